@@ -1,0 +1,199 @@
+//! Weights and checkpoints as safetensors, readable by `safetensors`-aware tools
+//! (PyTorch, JAX, numpy) without this project.
+//!
+//! Layout (documented in the README): eight little-endian f32 tensors named as in
+//! [`PARAM_NAMES`], in PyTorch's layouts. A checkpoint adds the optimiser buffers as
+//! `optim.first.<name>` and `optim.second.<name>`, and its metadata holds the step count,
+//! the RNG state and the config, so that resuming continues the same stream of draws.
+
+use std::collections::HashMap;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::{
+    config::{ModelConfig, OptimizerKind, TrainConfig},
+    error::{Result, VatError},
+    model::{PARAM_NAMES, Params, param_shapes},
+    optim::OptimState,
+};
+
+pub const FORMAT_VERSION: &str = "1";
+
+/// Reads a flat tensor to the host (asynchronously, as WebGPU requires).
+pub async fn read_f32(t: Tensor<1>) -> Result<Vec<f32>> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| VatError::BackendFailure(format!("reading a tensor back failed: {e:?}")))?;
+    data.as_slice::<f32>()
+        .map(|s| s.to_vec())
+        .map_err(|e| VatError::BackendFailure(format!("unexpected tensor dtype: {e:?}")))
+}
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
+        tensors.into_iter().map(|(n, s, v)| (n, s, le_bytes(&v))).collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
+        .collect::<core::result::Result<Vec<_>, safetensors::SafeTensorError>>()
+        .map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
+    safetensors::serialize(views, Some(metadata)).map_err(|e| VatError::WeightsFormat(format!("{e}")))
+}
+
+fn base_metadata(model: &ModelConfig) -> HashMap<String, String> {
+    HashMap::from([
+        ("format".into(), "pt".into()),
+        ("producer".into(), concat!("vat-core ", env!("CARGO_PKG_VERSION")).into()),
+        ("vat_format_version".into(), FORMAT_VERSION.into()),
+        ("model_config".into(), serde_json::to_string(model).expect("config serialises")),
+        (
+            "input".into(),
+            "float32 [batch, 1, H, W] (NCHW), pixel values / 255; logits out".into(),
+        ),
+    ])
+}
+
+async fn named_params(params: &Params, prefix: &str, model: &ModelConfig) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    let shapes = param_shapes(model);
+    let mut out = Vec::with_capacity(8);
+    for (i, t) in params.flat().into_iter().enumerate() {
+        out.push((format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), read_f32(t).await?));
+    }
+    Ok(out)
+}
+
+/// The model's weights as a safetensors file.
+pub async fn export_weights(params: &Params, model: &ModelConfig) -> Result<Vec<u8>> {
+    serialize(named_params(params, "", model).await?, base_metadata(model))
+}
+
+/// Model, optimiser buffers, step count and RNG state, plus `loop_state`: an opaque string
+/// (JSON from the TypeScript loop: epoch, batch, metrics) kept in the same file so that one
+/// rename makes the whole checkpoint visible at once.
+pub async fn export_checkpoint(
+    params: &Params,
+    opt: &OptimState,
+    rng_state: u64,
+    config: &TrainConfig,
+    loop_state: &str,
+) -> Result<Vec<u8>> {
+    let mut tensors = named_params(params, "", &config.model).await?;
+    let shapes = param_shapes(&config.model);
+    for (prefix, buffers) in [("optim.first.", &opt.first), ("optim.second.", &opt.second)] {
+        for (i, t) in buffers.iter().enumerate() {
+            tensors.push((format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), read_f32(t.clone()).await?));
+        }
+    }
+    let mut meta = base_metadata(&config.model);
+    meta.insert("optimizer".into(), serde_json::to_string(&opt.kind).expect("serialises"));
+    meta.insert("optimizer_step".into(), opt.t.to_string());
+    // A string: JS numbers cannot hold every u64.
+    meta.insert("rng_state".into(), rng_state.to_string());
+    meta.insert("train_config".into(), serde_json::to_string(config).expect("serialises"));
+    meta.insert("loop_state".into(), loop_state.into());
+    serialize(tensors, meta)
+}
+
+fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
+    SafeTensors::deserialize(bytes).map_err(|e| {
+        VatError::WeightsFormat(format!("not a readable safetensors file ({e}); export weights with `vat` or write them with the safetensors library"))
+    })
+}
+
+fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+    let view = st.tensor(name).map_err(|_| {
+        VatError::WeightsFormat(format!("tensor '{name}' is missing; the file must hold {}", PARAM_NAMES.join(", ")))
+    })?;
+    if view.dtype() != Dtype::F32 {
+        return Err(VatError::WeightsFormat(format!("tensor '{name}' is {:?}; only F32 is supported", view.dtype())));
+    }
+    if view.shape() != shape {
+        return Err(VatError::WeightsFormat(format!(
+            "tensor '{name}' has shape {:?} but this model needs {:?}; was it saved for another architecture?",
+            view.shape(),
+            shape
+        )));
+    }
+    let values: Vec<f32> = view
+        .data()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+        return Err(VatError::WeightsFormat(format!("tensor '{name}' holds a non-finite value at index {bad}")));
+    }
+    Ok(values)
+}
+
+fn read_params(st: &SafeTensors<'_>, prefix: &str, model: &ModelConfig) -> Result<Vec<Vec<f32>>> {
+    param_shapes(model)
+        .iter()
+        .zip(PARAM_NAMES)
+        .map(|(shape, name)| tensor_f32(st, &format!("{prefix}{name}"), shape))
+        .collect()
+}
+
+/// Reads weights for `model` from a weights file or a checkpoint.
+pub fn import_weights(bytes: &[u8], model: &ModelConfig, device: &Device) -> Result<Params> {
+    let st = parse(bytes)?;
+    Ok(Params::from_vecs(model, read_params(&st, "", model)?, device))
+}
+
+/// What a checkpoint restores besides the config.
+pub struct Checkpoint {
+    pub params: Params,
+    pub opt: OptimState,
+    pub rng_state: u64,
+    pub loop_state: String,
+}
+
+/// Reads a checkpoint written by [`export_checkpoint`] for the same config.
+pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
+    let st = parse(bytes)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
+    let meta = header
+        .metadata()
+        .clone()
+        .ok_or_else(|| VatError::WeightsFormat("the checkpoint has no metadata; is it a weights file?".into()))?;
+    let get = |k: &str| {
+        meta.get(k)
+            .cloned()
+            .ok_or_else(|| VatError::WeightsFormat(format!("checkpoint metadata lacks '{k}'; is it a weights file?")))
+    };
+    let saved: TrainConfig = serde_json::from_str(&get("train_config")?)
+        .map_err(|e| VatError::WeightsFormat(format!("checkpoint train_config: {e}")))?;
+    if saved.model != config.model || saved.optimizer != config.optimizer {
+        return Err(VatError::WeightsFormat(
+            "the checkpoint was written for a different model or optimiser; resume with the config it was saved with".into(),
+        ));
+    }
+    let kind: OptimizerKind = serde_json::from_str(&get("optimizer")?)
+        .map_err(|e| VatError::WeightsFormat(format!("checkpoint optimizer: {e}")))?;
+    let number = |k: &str| -> Result<u64> {
+        get(k)?.parse().map_err(|e| VatError::WeightsFormat(format!("checkpoint {k}: {e}")))
+    };
+    let params = Params::from_vecs(&config.model, read_params(&st, "", &config.model)?, device);
+    let to_flat = |vs: Vec<Vec<f32>>| -> [Tensor<1>; 8] {
+        let v: Vec<Tensor<1>> = vs
+            .into_iter()
+            .map(|v| {
+                let n = v.len();
+                Tensor::from_data(TensorData::new(v, [n]), device)
+            })
+            .collect();
+        v.try_into().expect("eight buffers")
+    };
+    let opt = OptimState {
+        kind,
+        first: to_flat(read_params(&st, "optim.first.", &config.model)?),
+        second: to_flat(read_params(&st, "optim.second.", &config.model)?),
+        t: number("optimizer_step")?,
+    };
+    Ok(Checkpoint { params, opt, rng_state: number("rng_state")?, loop_state: meta.get("loop_state").cloned().unwrap_or_default() })
+}

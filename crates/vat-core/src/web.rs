@@ -1,0 +1,174 @@
+//! The wasm-bindgen surface: a handle class with an async factory, typed results, and errors
+//! that reach JS as `Error`s with a stable `name`. Without the wasm target the attributes
+//! vanish and `cargo test` calls these very functions.
+
+#[cfg(target_family = "wasm")]
+use wasm_bindgen::prelude::*;
+
+use crate::{
+    backend::{Backend, BackendKind},
+    config::TrainConfig,
+    error::Result,
+    inspect::{self, InspectInput, Inspection},
+    state,
+    train::{EvalStats, StepStats, Trainer},
+};
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen(start))]
+pub fn start() {
+    #[cfg(target_family = "wasm")]
+    console_error_panic_hook::set_once();
+}
+
+/// The crate version, for run.json and bug reports.
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").into()
+}
+
+/// A trainer bound to one device. Create with [`create_trainer`]; call `free()` to release
+/// its memory (the TypeScript wrapper's `dispose()`).
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+pub struct VatTrainer {
+    inner: Trainer,
+}
+
+/// Starts `backend` ("cpu" or "webgpu") and initialises the model from `config_json`
+/// (a JSON `TrainConfig`; omitted keys take the seed's defaults).
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = createTrainer))]
+pub async fn create_trainer(backend: String, config_json: String) -> Result<VatTrainer> {
+    let kind: BackendKind = backend.parse()?;
+    let config = TrainConfig::from_json(&config_json)?;
+    let backend = Backend::start(kind).await?;
+    Ok(VatTrainer { inner: Trainer::new(config, backend)? })
+}
+
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+impl VatTrainer {
+    /// "cpu" or "webgpu".
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
+    pub fn backend(&self) -> String {
+        self.inner.backend.kind.as_str().into()
+    }
+
+    /// The adapter, as wgpu describes it (or the CPU backend's name).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
+    pub fn adapter(&self) -> String {
+        self.inner.backend.adapter.clone()
+    }
+
+    /// The full config with defaults filled in, as JSON.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter, js_name = configJson))]
+    pub fn config_json(&self) -> String {
+        serde_json::to_string(&self.inner.config).expect("config serialises")
+    }
+
+    /// Optimiser steps taken so far (restored by `importCheckpoint`).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
+    pub fn step(&self) -> f64 {
+        self.inner.opt.t as f64
+    }
+
+    /// One optimiser step. `x`: n images of h*w pixels in [0, 1], flat; `y`: n labels;
+    /// `xUnlabeled`: the semi-supervised VAT batch, or undefined for the seed's supervised VAT.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = trainStep))]
+    pub async fn train_step(&mut self, x: Vec<f32>, y: Vec<u32>, x_unlabeled: Option<Vec<f32>>, lr: f64) -> Result<StepStats> {
+        self.inner.train_step(&x, &y, x_unlabeled.as_deref(), lr).await
+    }
+
+    /// Mean CE, accuracy and confusion matrix, without dropout.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen)]
+    pub async fn evaluate(&self, x: Vec<f32>, y: Vec<u32>, batch_size: usize) -> Result<EvalStats> {
+        self.inner.evaluate(&x, &y, batch_size).await
+    }
+
+    /// Class probabilities, row-major `[n, classes]`.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen)]
+    pub async fn predict(&self, x: Vec<f32>) -> Result<Vec<f32>> {
+        let k = self.inner.config.model.classes;
+        let mut logits = self.inner.logits(&x, 256).await?;
+        for row in logits.chunks_exact_mut(k) {
+            let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+            row.iter_mut().for_each(|v| *v = (*v - max).exp() / sum);
+        }
+        Ok(logits)
+    }
+
+    /// The weights as a safetensors file (layout in the README).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = exportWeights))]
+    pub async fn export_weights(&self) -> Result<Vec<u8>> {
+        state::export_weights(&self.inner.params, &self.inner.config.model).await
+    }
+
+    /// Replaces the weights from a safetensors weights file or checkpoint. The optimiser state
+    /// is left as it is.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = importWeights))]
+    pub fn import_weights(&mut self, bytes: Vec<u8>) -> Result<()> {
+        self.inner.params = state::import_weights(&bytes, &self.inner.config.model, &self.inner.backend.device)?;
+        Ok(())
+    }
+
+    /// Weights, optimiser state, step count and RNG state, as safetensors. `loopState` is
+    /// stored alongside verbatim (the caller's epoch and batch position).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = exportCheckpoint))]
+    pub async fn export_checkpoint(&self, loop_state: String) -> Result<Vec<u8>> {
+        let t = &self.inner;
+        state::export_checkpoint(&t.params, &t.opt, t.rng.state(), &t.config, &loop_state).await
+    }
+
+    /// Restores everything `exportCheckpoint` wrote and returns its `loopState`; the next step
+    /// continues the same run.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = importCheckpoint))]
+    pub fn import_checkpoint(&mut self, bytes: Vec<u8>) -> Result<String> {
+        let ck = state::import_checkpoint(&bytes, &self.inner.config, &self.inner.backend.device)?;
+        self.inner.params = ck.params;
+        self.inner.opt = ck.opt;
+        self.inner.rng = crate::rng::Rng::from_state(ck.rng_state);
+        Ok(ck.loop_state)
+    }
+}
+
+/// Runs one step's forward and backward passes on given weights with injected randomness and
+/// returns every intermediate (see [`crate::inspect`]). Used by the parity tests.
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(target_family = "wasm", wasm_bindgen)]
+pub async fn inspect(
+    backend: String,
+    config_json: String,
+    weights: Vec<f32>,
+    x: Vec<f32>,
+    y: Vec<u32>,
+    x_unlabeled: Option<Vec<f32>>,
+    d: Option<Vec<f32>>,
+    masks_labeled: Option<Vec<f32>>,
+    masks_unlabeled: Option<Vec<f32>>,
+    lr: f64,
+) -> Result<Inspection> {
+    let kind: BackendKind = backend.parse()?;
+    let config = TrainConfig::from_json(&config_json)?;
+    let backend = Backend::start(kind).await?;
+    inspect::inspect(
+        &config,
+        &backend,
+        InspectInput {
+            weights: &weights,
+            x: &x,
+            y: &y,
+            x_u: x_unlabeled.as_deref(),
+            d: d.as_deref(),
+            masks_labeled: masks_labeled.as_deref(),
+            masks_unlabeled: masks_unlabeled.as_deref(),
+            lr,
+        },
+    )
+    .await
+}
+
+/// Fails with a typed error; lets the JS side test that errors cross the boundary intact.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = parseConfig))]
+pub fn parse_config(config_json: String) -> Result<String> {
+    let c = TrainConfig::from_json(&config_json)?;
+    Ok(serde_json::to_string(&c).expect("config serialises"))
+}
+

@@ -1,0 +1,313 @@
+//! Behavioural tests of the VAT core on the CPU backend (burn-flex). They call the same
+//! functions the wasm surface exports.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use pollster::block_on;
+use vat_core::{
+    VatError,
+    backend::{Backend, BackendKind},
+    config::{ModelConfig, OptimizerKind, TrainConfig},
+    model::Params,
+    rng::Rng,
+    state::{self, read_f32},
+    train::{Noise, Trainer, forward_backward, images, one_hot},
+    vat::{kl_with_logits, normalize_per_sample, r_adv},
+    web,
+};
+
+fn cpu() -> Backend {
+    block_on(Backend::start(BackendKind::Cpu)).unwrap()
+}
+
+/// A model small enough for finite differences: 8x8 input, 3 filters, 5 hidden units.
+fn tiny() -> TrainConfig {
+    TrainConfig {
+        model: ModelConfig { image_size: 8, conv_filters: 3, hidden: 5, classes: 4, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn host(t: Tensor<1>) -> Vec<f32> {
+    block_on(read_f32(t)).unwrap()
+}
+
+fn batch(config: &TrainConfig, n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = Rng::new(seed);
+    let px = config.model.pixels();
+    let x = (0..n * px).map(|_| rng.uniform() as f32).collect();
+    let y = (0..n).map(|i| (i % config.model.classes) as u32).collect();
+    (x, y)
+}
+
+fn tensor4(v: Vec<f32>, c: &TrainConfig, device: &Device) -> Tensor<4> {
+    images(&c.model, &v, device).unwrap()
+}
+
+#[test]
+fn r_adv_has_norm_eps_per_sample() {
+    let b = cpu();
+    for eps in [0.3, 1.0, 5.0] {
+        let config = TrainConfig { eps, ..tiny() };
+        let mut rng = Rng::new(1);
+        let params = Params::init(&config.model, &mut rng, &b.device);
+        let (x, _) = batch(&config, 7, 2);
+        let x = tensor4(x, &config, &b.device);
+        let clean = params.forward(x.clone(), None);
+        let d0 = tensor4(rng.normals(7 * config.model.pixels()), &config, &b.device);
+        let r = r_adv(&params, x, clean, d0, &config, None);
+        let norms = host(r.reshape([7, 64]).square().sum_dim(1).sqrt().flatten(0, 1));
+        for n in norms {
+            assert!((n as f64 - eps).abs() < 1e-5 * eps.max(1.0), "norm {n} != eps {eps}");
+        }
+    }
+}
+
+#[test]
+fn normalize_survives_tiny_gradients() {
+    // With xi = 1e-6 the power-iteration gradient is ~1e-12; its squares underflow f32 unless
+    // the max is divided out first.
+    let device = cpu().device;
+    let d = Tensor::<4>::from_data(TensorData::new(vec![3e-20f32, -4e-20, 0.0, 0.0], [1, 1, 2, 2]), &device);
+    let n = host(normalize_per_sample(d).flatten(0, 3));
+    assert!((n[0] - 0.6).abs() < 1e-5 && (n[1] + 0.8).abs() < 1e-5, "{n:?}");
+}
+
+#[test]
+fn lds_is_nonnegative_and_zero_without_perturbation() {
+    let b = cpu();
+    let config = tiny();
+    let mut rng = Rng::new(3);
+    let params = Params::init(&config.model, &mut rng, &b.device);
+    let (x, _) = batch(&config, 5, 4);
+    let x = tensor4(x, &config, &b.device);
+    let clean = params.forward(x.clone(), None);
+    let same = host(kl_with_logits(clean.clone(), clean.clone()))[0];
+    assert!(same.abs() < 1e-7, "KL(p||p) = {same}");
+    for seed in 0..5 {
+        let r = tensor4(Rng::new(seed).normals(5 * 64), &config, &b.device);
+        let moved = params.forward(x.clone() + r, None);
+        let kl = host(kl_with_logits(clean.clone(), moved))[0];
+        assert!(kl >= 0.0, "KL = {kl}");
+        assert!(kl > 1e-6, "a unit-variance perturbation should move p, KL = {kl}");
+    }
+}
+
+#[test]
+fn power_iteration_direction_matches_finite_differences() {
+    // One power iteration returns the direction of grad_r KL(p(x) || p(x + r)) at r = xi * d.
+    // Compare it with central differences of the same function, coordinate by coordinate.
+    let b = cpu();
+    let config = TrainConfig { xi: 2.0, eps: 1.0, ..tiny() };
+    let mut rng = Rng::new(5);
+    let params = Params::init(&config.model, &mut rng, &b.device);
+    let (x, _) = batch(&config, 1, 6);
+    let xt = tensor4(x.clone(), &config, &b.device);
+    let clean = params.forward(xt.clone(), None);
+    let d0 = rng.normals(64);
+    let r = host(r_adv(&params, xt.clone(), clean.clone(), tensor4(d0.clone(), &config, &b.device), &config, None).flatten(0, 3));
+
+    let probe = host(normalize_per_sample(tensor4(d0, &config, &b.device)).flatten(0, 3));
+    let kl_at = |r: &[f32]| -> f64 {
+        let shifted: Vec<f32> = x.iter().zip(r).map(|(a, b)| a + b * config.xi as f32).collect();
+        let q = params.forward(tensor4(shifted, &config, &b.device), None);
+        host(kl_with_logits(clean.clone(), q))[0] as f64
+    };
+    let h = 1e-2f32;
+    let mut fd = vec![0f64; 64];
+    for i in 0..64 {
+        let mut plus = probe.clone();
+        let mut minus = probe.clone();
+        plus[i] += h;
+        minus[i] -= h;
+        // d/dr_i of KL at r = xi * probe, by the chain rule through r = xi * probe.
+        fd[i] = (kl_at(&plus) - kl_at(&minus)) / (2.0 * h as f64 * config.xi);
+    }
+    let norm = fd.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let cosine: f64 = fd.iter().zip(&r).map(|(a, b)| a / norm * *b as f64).sum::<f64>() / config.eps;
+    assert!(cosine > 0.99, "cosine(finite-difference gradient, r_adv) = {cosine}");
+}
+
+#[test]
+fn a_few_steps_reduce_the_loss() {
+    for optimizer in [OptimizerKind::Adam, OptimizerKind::Adadelta] {
+        let config = TrainConfig { optimizer, ..tiny() };
+        let lr = if optimizer == OptimizerKind::Adam { 0.01 } else { 1.0 };
+        let mut t = Trainer::new(config.clone(), cpu()).unwrap();
+        let (x, y) = batch(&config, 16, 7);
+        let first = block_on(t.train_step(&x, &y, None, lr)).unwrap();
+        let mut last = first;
+        for _ in 0..30 {
+            last = block_on(t.train_step(&x, &y, None, lr)).unwrap();
+        }
+        assert!(last.loss < 0.7 * first.loss, "{optimizer:?}: loss {} -> {}", first.loss, last.loss);
+        assert!(last.lds > 0.0);
+    }
+}
+
+#[test]
+fn semi_supervised_step_applies_vat_and_entmin_to_the_unlabeled_batch() {
+    let config = TrainConfig { entmin: true, ..tiny() };
+    let b = cpu();
+    let mut rng = Rng::new(8);
+    let params = Params::init(&config.model, &mut rng, &b.device);
+    let (x, y) = batch(&config, 3, 9);
+    let (xu, _) = batch(&config, 6, 10);
+    let noise = Noise { d: Some(tensor4(rng.normals(6 * 64), &config, &b.device)), masks_labeled: None, masks_unlabeled: None };
+    let out = forward_backward(
+        &config,
+        &params,
+        tensor4(x, &config, &b.device),
+        one_hot(&config.model, &y, 3, &b.device).unwrap(),
+        Some(tensor4(xu, &config, &b.device)),
+        &noise,
+    );
+    assert_eq!(out.r_adv.unwrap().dims(), [6, 1, 8, 8]);
+    let [loss, ce, lds, ent] = [out.loss, out.ce, out.lds, out.entropy].map(|t| host(t)[0]);
+    assert!(lds > 0.0 && ent > 0.0);
+    assert!((loss - (ce + lds + ent)).abs() < 1e-5);
+}
+
+#[test]
+fn dropout_masks_are_shared_so_lds_stays_zero_at_r_zero() {
+    let config = TrainConfig { model: ModelConfig { dropout: true, ..tiny().model }, ..tiny() };
+    let b = cpu();
+    let mut rng = Rng::new(11);
+    let params = Params::init(&config.model, &mut rng, &b.device);
+    let masks = vat_core::model::DropoutMasks::draw(&config.model, 4, &mut rng, &b.device).unwrap();
+    let (x, _) = batch(&config, 4, 12);
+    let x = tensor4(x, &config, &b.device);
+    let a = params.forward(x.clone(), Some(&masks));
+    let c = params.forward(x.clone(), Some(&masks));
+    assert!(host(kl_with_logits(a.clone(), c))[0].abs() < 1e-7);
+    let no_dropout = params.forward(x, None);
+    assert!(host(kl_with_logits(a, no_dropout))[0] > 1e-6, "the masks must change the output");
+}
+
+#[test]
+fn weights_round_trip_exactly() {
+    let config = tiny();
+    let b = cpu();
+    let mut t = Trainer::new(config.clone(), b.clone()).unwrap();
+    let (x, y) = batch(&config, 8, 13);
+    block_on(t.train_step(&x, &y, None, 1.0)).unwrap();
+    let bytes = block_on(state::export_weights(&t.params, &config.model)).unwrap();
+    let back = state::import_weights(&bytes, &config.model, &b.device).unwrap();
+    for (a, b) in t.params.flat().into_iter().zip(back.flat()) {
+        assert_eq!(host(a), host(b));
+    }
+}
+
+#[test]
+fn resuming_a_checkpoint_continues_the_same_run() {
+    let config = TrainConfig { model: ModelConfig { dropout: true, ..tiny().model }, optimizer: OptimizerKind::Adam, ..tiny() };
+    let (x, y) = batch(&config, 8, 14);
+    let mut a = Trainer::new(config.clone(), cpu()).unwrap();
+    for _ in 0..3 {
+        block_on(a.train_step(&x, &y, None, 0.01)).unwrap();
+    }
+    let ck = block_on(state::export_checkpoint(&a.params, &a.opt, a.rng.state(), &a.config, r#"{"epoch":2}"#)).unwrap();
+    let next_a = block_on(a.train_step(&x, &y, None, 0.01)).unwrap();
+
+    let mut b = Trainer::new(TrainConfig { seed: 999, ..config.clone() }, cpu()).unwrap();
+    let restored = state::import_checkpoint(&ck, &b.config, &b.backend.device).unwrap();
+    b.params = restored.params;
+    b.opt = restored.opt;
+    b.rng = Rng::from_state(restored.rng_state);
+    assert_eq!(restored.loop_state, r#"{"epoch":2}"#);
+    let next_b = block_on(b.train_step(&x, &y, None, 0.01)).unwrap();
+    assert_eq!(next_a, next_b);
+    assert_eq!(b.opt.t, 4);
+}
+
+#[test]
+fn rejects_weights_for_another_architecture() {
+    let small = tiny();
+    let b = cpu();
+    let t = Trainer::new(small.clone(), b.clone()).unwrap();
+    let bytes = block_on(state::export_weights(&t.params, &small.model)).unwrap();
+    let other = ModelConfig { hidden: 6, ..small.model };
+    assert!(matches!(state::import_weights(&bytes, &other, &b.device), Err(VatError::WeightsFormat(_))));
+    assert!(matches!(state::import_weights(b"not safetensors", &small.model, &b.device), Err(VatError::WeightsFormat(_))));
+    // A weights file is not a checkpoint.
+    assert!(matches!(state::import_checkpoint(&bytes, &small, &b.device), Err(VatError::WeightsFormat(_))));
+}
+
+#[test]
+fn train_step_rejects_mismatched_or_non_finite_input() {
+    let config = tiny();
+    let mut t = Trainer::new(config.clone(), cpu()).unwrap();
+    let (x, y) = batch(&config, 4, 15);
+    assert!(matches!(block_on(t.train_step(&x[..10], &y, None, 1.0)), Err(VatError::InvalidInput(_))));
+    assert!(matches!(block_on(t.train_step(&x, &y[..3], None, 1.0)), Err(VatError::InvalidInput(_))));
+    assert!(matches!(block_on(t.train_step(&x, &[0, 1, 2, 9], None, 1.0)), Err(VatError::InvalidInput(_))));
+    let mut nan = x.clone();
+    nan[5] = f32::NAN;
+    assert!(matches!(block_on(t.train_step(&nan, &y, None, 1.0)), Err(VatError::InvalidInput(_))));
+}
+
+#[test]
+fn a_diverging_run_stops_with_non_finite_loss_and_keeps_its_weights() {
+    let config = TrainConfig { optimizer: OptimizerKind::Adam, ..tiny() };
+    let mut t = Trainer::new(config.clone(), cpu()).unwrap();
+    let (mut x, y) = batch(&config, 4, 16);
+    // Huge inputs overflow the logits to inf, which makes the loss NaN.
+    x.iter_mut().for_each(|v| *v *= 1e38);
+    let before: Vec<Vec<f32>> = t.params.flat().into_iter().map(host).collect();
+    let err = block_on(t.train_step(&x, &y, None, 0.01)).unwrap_err();
+    assert!(matches!(err, VatError::NonFiniteLoss(..)), "{err:?}");
+    assert_eq!(err.name(), "NonFiniteLossError");
+    let after: Vec<Vec<f32>> = t.params.flat().into_iter().map(host).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn web_surface_reports_typed_errors() {
+    let err = block_on(web::create_trainer("tpu".into(), "{}".into())).err().unwrap();
+    assert_eq!(err.name(), "InvalidConfigError");
+    let err = block_on(web::create_trainer("cpu".into(), r#"{"eps": 0}"#.into())).err().unwrap();
+    assert_eq!(err.name(), "InvalidConfigError");
+    #[cfg(not(feature = "webgpu"))]
+    {
+        let err = block_on(web::create_trainer("webgpu".into(), "{}".into())).err().unwrap();
+        assert_eq!(err.name(), "BackendUnavailableError");
+    }
+}
+
+#[test]
+fn web_trainer_evaluates_and_inspects() {
+    let config = tiny();
+    let json = serde_json::to_string(&config).unwrap();
+    let mut t = block_on(web::create_trainer("cpu".into(), json.clone())).unwrap();
+    let (x, y) = batch(&config, 6, 17);
+    let s = block_on(t.train_step(x.clone(), y.clone(), None, 1.0)).unwrap();
+    assert_eq!(s.batch, 6);
+    assert_eq!(t.step(), 1.0);
+    let e = block_on(t.evaluate(x.clone(), y.clone(), 4)).unwrap();
+    assert_eq!(e.count, 6);
+    assert_eq!(e.confusion.iter().sum::<u32>(), 6);
+    let probs = block_on(t.predict(x.clone())).unwrap();
+    for row in probs.chunks(4) {
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+
+    // inspect() on the exported weights reproduces the trainer's clean logits.
+    let bytes = block_on(t.export_weights()).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let weights: Vec<f32> = vat_core::model::PARAM_NAMES
+        .iter()
+        .flat_map(|n| st.tensor(n).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>())
+        .collect();
+    let d = Rng::new(1).normals(x.len());
+    let ins = block_on(web::inspect("cpu".into(), json, weights, x.clone(), y, None, Some(d), None, None, 1.0)).unwrap();
+    let logits: Vec<f32> = probs.clone(); // probabilities of the same weights
+    let k = 4;
+    for (row_l, row_p) in ins.logits.chunks(k).zip(logits.chunks(k)) {
+        let m = row_l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let z: f32 = row_l.iter().map(|v| (v - m).exp()).sum();
+        for (l, p) in row_l.iter().zip(row_p) {
+            assert!(((l - m).exp() / z - p).abs() < 1e-5);
+        }
+    }
+    assert_eq!(ins.r_adv.len(), x.len());
+    assert_eq!(ins.grads.len(), ins.updated.len());
+}

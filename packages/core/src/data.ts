@@ -1,0 +1,111 @@
+// Splits, subsets and batches. Everything is a function of the run's seed and the epoch, so a
+// resumed run sees exactly the batches the uninterrupted run would have seen.
+
+import { InvalidConfigError } from './errors.js';
+import type { ImageSet } from './idx.js';
+import { Rng } from './rng.js';
+
+/** A view of some rows of an image set. */
+export interface Subset {
+  set: ImageSet;
+  indices: Uint32Array;
+}
+
+export function all(set: ImageSet): Subset {
+  const indices = new Uint32Array(set.count);
+  for (let i = 0; i < set.count; i++) indices[i] = i;
+  return { set, indices };
+}
+
+/** Splits off `valSize` rows for validation (seeded), then keeps `trainSize` of the rest. */
+export function trainValSplit(set: ImageSet, seed: number, valSize: number, trainSize?: number): { train: Subset; val: Subset } {
+  if (valSize < 0 || valSize >= set.count) {
+    throw new InvalidConfigError(`valSize must be in [0, ${set.count - 1}], got ${valSize}`);
+  }
+  const perm = Rng.derive(seed, 'split').permutation(set.count);
+  const val = perm.slice(0, valSize);
+  let train = perm.slice(valSize);
+  if (trainSize !== undefined) {
+    if (trainSize < 1 || trainSize > train.length) {
+      throw new InvalidConfigError(`trainSize must be in [1, ${train.length}] (after holding out ${valSize} for validation), got ${trainSize}`);
+    }
+    train = train.slice(0, trainSize);
+  }
+  return { train: { set, indices: train.sort() }, val: { set, indices: val.sort() } };
+}
+
+/** `n` rows with the classes as equal as possible (the paper's balanced labeled subset). */
+export function balancedSubset(subset: Subset, n: number, seed: number, classes = 10): Subset {
+  if (n < classes || n > subset.indices.length) {
+    throw new InvalidConfigError(`the labeled subset must hold between ${classes} and ${subset.indices.length} examples, got ${n}`);
+  }
+  const byClass: number[][] = Array.from({ length: classes }, () => []);
+  const perm = Rng.derive(seed, 'labeled').permutation(subset.indices.length);
+  for (const p of perm) {
+    const row = subset.indices[p]!;
+    byClass[subset.set.labels[row]!]!.push(row);
+  }
+  const out: number[] = [];
+  // Round-robin over classes until n rows are taken: counts differ by at most one.
+  for (let round = 0; out.length < n; round++) {
+    let took = false;
+    for (let c = 0; c < classes && out.length < n; c++) {
+      const row = byClass[c]![round];
+      if (row !== undefined) {
+        out.push(row);
+        took = true;
+      }
+    }
+    if (!took) break;
+  }
+  return { set: subset.set, indices: Uint32Array.from(out).sort() };
+}
+
+/** Pixels scaled to [0, 1] as float32, and labels, for the given rows. */
+export function gather(set: ImageSet, rows: ArrayLike<number>): { x: Float32Array; y: Uint32Array } {
+  const px = set.rows * set.cols;
+  const x = new Float32Array(rows.length * px);
+  const y = new Uint32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    const src = set.images.subarray(r * px, (r + 1) * px);
+    for (let j = 0; j < px; j++) x[i * px + j] = src[j]! / 255;
+    y[i] = set.labels[r]!;
+  }
+  return { x, y };
+}
+
+/** The order of `subset` in pass `pass` of the stream `stream` (e.g. 'labeled', 'unlabeled'). */
+export function epochOrder(subset: Subset, seed: number, stream: string, pass: number): Uint32Array {
+  const perm = Rng.derive(seed, stream, pass).permutation(subset.indices.length);
+  return perm.map((p) => subset.indices[p]!);
+}
+
+/**
+ * Row indices of batch `b` of an endless stream of shuffled passes over `subset`. Batches wrap
+ * into the next pass, so a small labeled set can feed a long run of unlabeled batches.
+ */
+export function streamBatch(subset: Subset, seed: number, stream: string, batchSize: number, b: number): Uint32Array {
+  const n = subset.indices.length;
+  const out = new Uint32Array(batchSize);
+  let start = b * batchSize;
+  for (let i = 0; i < batchSize; i++, start++) {
+    out[i] = passOrder(subset, seed, stream, Math.floor(start / n))[start % n]!;
+  }
+  return out;
+}
+
+// The last pass order computed for each (subset, seed, stream): batches walk through a pass in
+// order, so one cached permutation per stream avoids rebuilding it for every batch.
+const orders = new WeakMap<Subset, Map<string, Uint32Array>>();
+function passOrder(subset: Subset, seed: number, stream: string, pass: number): Uint32Array {
+  let cache = orders.get(subset);
+  if (!cache) orders.set(subset, (cache = new Map()));
+  const key = `${seed}/${stream}`;
+  const tagged = cache.get(key) as (Uint32Array & { pass?: number }) | undefined;
+  if (tagged && tagged.pass === pass) return tagged;
+  const order = epochOrder(subset, seed, stream, pass) as Uint32Array & { pass?: number };
+  order.pass = pass;
+  cache.set(key, order);
+  return order;
+}

@@ -1,0 +1,73 @@
+// The one error module on the TS side. Every error is a real `Error` whose `name` is stable;
+// callers and tests match on the class or the name, never on the message. The wasm core throws
+// the same names (crates/vat-core/src/error.rs), and `fromWasm` turns them into these classes.
+
+export class VatError extends Error {
+  override name = 'VatError';
+}
+
+/** Arrays or files whose contents or sizes do not fit (corrupt idx files among them). */
+export class InvalidInputError extends VatError {
+  override name = 'InvalidInputError';
+}
+
+/** An option or flag value that is unknown or out of range. */
+export class InvalidConfigError extends VatError {
+  override name = 'InvalidConfigError';
+}
+
+/** The loss became NaN or infinite; the weights were left as they were before the step. */
+export class NonFiniteLossError extends VatError {
+  override name = 'NonFiniteLossError';
+}
+
+/** A weights or checkpoint file that cannot be read or does not fit the model. */
+export class WeightsFormatError extends VatError {
+  override name = 'WeightsFormatError';
+}
+
+/** The requested backend cannot start (no WebGPU adapter, a missing feature or limit). */
+export class BackendUnavailableError extends VatError {
+  override name = 'BackendUnavailableError';
+}
+
+/** The device failed while running: a lost WebGPU device, or a trap inside the wasm core. */
+export class BackendFailureError extends VatError {
+  override name = 'BackendFailureError';
+}
+
+const byName: Record<string, new (message: string, options?: ErrorOptions) => VatError> = {
+  InvalidInputError,
+  InvalidConfigError,
+  NonFiniteLossError,
+  WeightsFormatError,
+  BackendUnavailableError,
+  BackendFailureError,
+};
+
+/** Converts whatever the wasm core threw into one of the classes above. */
+export function fromWasm(err: unknown): VatError {
+  if (err instanceof VatError) return err;
+  if (err instanceof Error) {
+    const Cls = byName[err.name];
+    if (Cls) return new Cls(err.message.replace(/^[a-z ]+: /, ''), { cause: err });
+    if (typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError) {
+      return new BackendFailureError(
+        `the wasm core stopped on an internal error (${err.message}); the trainer cannot be used any more. ` +
+          'Restart, and resume from the last checkpoint. If it recurs, report it with the run.json of the run.',
+        { cause: err },
+      );
+    }
+    return new BackendFailureError(err.message, { cause: err });
+  }
+  return new BackendFailureError(String(err));
+}
+
+/** Awaits a wasm call and rethrows its error as a typed one. */
+export async function wasmCall<T>(f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw fromWasm(err);
+  }
+}

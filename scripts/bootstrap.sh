@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Installs everything a fresh machine needs to build and test this repository.
+# Idempotent: each step checks first and is skipped when its result is already there,
+# so a second run takes seconds. Called by `pnpm train`, `pnpm test` and .ci/run.
+#
+# Steps (each prints one line when it acts):
+#   1. pnpm (npm's `pnpm@10`; corepack's download fails its signature check on our machines)
+#   2. a Rust toolchain with the wasm32-unknown-unknown target:
+#        - `rustup target add` where rustup can download it;
+#        - otherwise Debian's rustc-web 1.96 with a std for wasm32 built offline from
+#          rust-web-src (the recipe in ../shared/NOTES.md, checked on Debian 12).
+#   3. wasm-bindgen-cli at exactly the version Cargo.lock pins for the crate, and wasm-pack
+#   4. with --browser: Debian's chromium, for the WebGPU browser tests
+#   5. `pnpm install` when node_modules is missing or older than the lockfile
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.toolchain"          # git-ignored; records which wasm route was taken
+mkdir -p "$STATE"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+need_apt_update=1
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "apt-get is missing; install these packages by hand: $*"; exit 1
+  fi
+  if [ "$need_apt_update" = 1 ]; then
+    log "apt-get update"
+    apt-get update -qq >/dev/null
+    need_apt_update=0
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+WITH_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) WITH_BROWSER=1 ;;
+    *) log "unknown option '$arg' (known: --browser)"; exit 2 ;;
+  esac
+done
+
+# 1. pnpm ---------------------------------------------------------------------------------
+if ! command -v pnpm >/dev/null || [ "$(pnpm --version | cut -d. -f1)" != 10 ]; then
+  log "installing pnpm 10 with npm"
+  npm i -g pnpm@10 >/dev/null 2>&1
+fi
+
+# 2. Rust for wasm32 ------------------------------------------------------------------------
+# The route is written to .toolchain/wasm-route: "rustup" or "debian".
+wasm_rustc_ok() { # $1 = rustc binary
+  local libdir
+  libdir="$("$1" --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" || return 1
+  ls "$libdir"/libstd-*.rlib >/dev/null 2>&1
+}
+route=""
+if [ -f "$STATE/wasm-route" ]; then route="$(cat "$STATE/wasm-route")"; fi
+if [ "$route" = rustup ] && wasm_rustc_ok "$(command -v rustc)"; then :;
+elif [ "$route" = debian ] && wasm_rustc_ok /usr/bin/rustc; then :;
+else
+  if command -v rustup >/dev/null && timeout 90 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
+     && wasm_rustc_ok "$(command -v rustc)"; then
+    route=rustup
+    log "wasm32 target installed with rustup"
+  else
+    log "rustup cannot download the wasm32 target here; using Debian's rustc-web and building std for wasm32 offline"
+    [ -x /usr/bin/rustc ] && [ -d /usr/src/rustc-1.96.0/library ] && [ -e /usr/bin/rust-lld ] \
+      || apt_install rustc-web cargo-web rust-web-src lld-22
+    if ! wasm_rustc_ok /usr/bin/rustc; then
+      src=/usr/src/rustc-1.96.0/library
+      work="$(mktemp -d)"
+      mkdir -p "$work/src" "$work/.cargo"
+      cat > "$work/Cargo.toml" <<TOML
+[package]
+name = "wasm-std-builder"
+version = "0.0.0"
+edition = "2021"
+[lib]
+path = "src/lib.rs"
+[profile.release]
+opt-level = 3
+TOML
+      echo '' > "$work/src/lib.rs"
+      cat > "$work/.cargo/config.toml" <<TOML
+[source.crates-io]
+replace-with = "vendored"
+[source.vendored]
+directory = "$src/vendor"
+TOML
+      log "building std for wasm32 (about a minute)"
+      (cd "$work" && PATH=/usr/bin:$PATH RUSTC_BOOTSTRAP=1 \
+        /usr/bin/cargo build --offline --release -Zbuild-std=std,panic_abort \
+        --target wasm32-unknown-unknown -q)
+      dest="$(/usr/bin/rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib"
+      mkdir -p "$dest"
+      cp "$work"/target/wasm32-unknown-unknown/release/deps/*.rlib "$dest/"
+      rm -rf "$work"
+      wasm_rustc_ok /usr/bin/rustc || { log "std for wasm32 did not install into $dest"; exit 1; }
+    fi
+    route=debian
+  fi
+  echo "$route" > "$STATE/wasm-route"
+fi
+
+# 3. wasm-bindgen-cli (exact version from Cargo.lock) and wasm-pack ----------------------------
+WBG_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/[" ]/,"",$0); sub("version=","",$0); print; exit}' "$ROOT/Cargo.lock")"
+if [ -z "$WBG_VERSION" ]; then log "Cargo.lock pins no wasm-bindgen"; exit 1; fi
+if ! command -v wasm-bindgen >/dev/null || [ "$(wasm-bindgen --version | awk '{print $2}')" != "$WBG_VERSION" ]; then
+  log "installing wasm-bindgen-cli $WBG_VERSION (a few minutes, once)"
+  # Without --locked: its lockfile pins a webpki-roots release that the registry no longer serves.
+  cargo install -q wasm-bindgen-cli --version "$WBG_VERSION" --force
+fi
+if ! command -v wasm-pack >/dev/null; then
+  log "installing wasm-pack (a few minutes, once)"
+  cargo install -q wasm-pack --version 0.15.1 --locked
+fi
+
+# 4. chromium ------------------------------------------------------------------------------------
+if [ "$WITH_BROWSER" = 1 ] && ! [ -x /usr/bin/chromium ]; then
+  apt_install chromium
+fi
+
+# 5. JS dependencies -----------------------------------------------------------------------------
+if [ ! -d "$ROOT/node_modules" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$ROOT/node_modules/.modules.yaml" ]; then
+  log "pnpm install"
+  (cd "$ROOT" && pnpm install --frozen-lockfile --reporter=silent)
+fi
