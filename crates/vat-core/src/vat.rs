@@ -37,14 +37,16 @@ pub fn cross_entropy(logits: Tensor<2>, one_hot: Tensor<2>) -> Tensor<1> {
 ///
 /// Two steps, as in the official code (`get_normalized_vector`): dividing by the max first
 /// keeps the squares from underflowing in f32 when the gradient is tiny (xi = 1e-6), and the
-/// 1e-6 under the root then perturbs the norm by at most 5e-7 relative.
+/// 1e-6 under the root then perturbs the norm by at most 5e-7 relative. Unlike the official
+/// code, the max is floored at 1e-30 rather than offset by 1e-12, which would swamp gradients
+/// below ~1e-10 and shrink the result.
 ///
 /// # Shapes
 /// `[batch, 1, h, w]` -> same
 pub fn normalize_per_sample(d: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = d.dims();
     let flat = d.reshape([b, c * h * w]);
-    let flat = flat.clone() / (flat.abs().max_dim(1) + 1e-12);
+    let flat = flat.clone() / flat.abs().max_dim(1).clamp_min(1e-30);
     let norm = (flat.clone().square().sum_dim(1) + 1e-6).sqrt();
     (flat / norm).reshape([b, c, h, w])
 }
