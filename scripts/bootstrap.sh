@@ -119,7 +119,7 @@ fi
 
 # 4. chromium ------------------------------------------------------------------------------------
 if [ "$WITH_BROWSER" = 1 ] && ! [ -x /usr/bin/chromium ]; then
-  apt_install chromium
+  apt_install chromium libvulkan1
 fi
 
 # 5. JS dependencies -----------------------------------------------------------------------------

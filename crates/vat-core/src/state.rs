@@ -6,10 +6,10 @@
 //! `optim.first.<name>` and `optim.second.<name>`, and its metadata holds the step count,
 //! the RNG state and the config, so that resuming continues the same stream of draws.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 
 use crate::{
     config::{ModelConfig, OptimizerKind, TrainConfig},
@@ -31,19 +31,38 @@ pub async fn read_f32(t: Tensor<1>) -> Result<Vec<f32>> {
         .map_err(|e| VatError::BackendFailure(format!("unexpected tensor dtype: {e:?}")))
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
+/// Writes a safetensors file (8-byte little-endian header length, JSON header, raw data).
+///
+/// Written here rather than with `safetensors::serialize` because that takes the metadata as a
+/// `HashMap` and so orders its keys at random; sorted keys make the same weights give the
+/// same bytes. Reading uses the `safetensors` crate.
 fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> =
-        tensors.into_iter().map(|(n, s, v)| (n, s, le_bytes(&v))).collect();
-    let views = bytes
-        .iter()
-        .map(|(n, s, b)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), b)?)))
-        .collect::<core::result::Result<Vec<_>, safetensors::SafeTensorError>>()
-        .map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
-    safetensors::serialize(views, Some(metadata)).map_err(|e| VatError::WeightsFormat(format!("{e}")))
+    let mut header = serde_json::Map::new();
+    let meta: BTreeMap<String, String> = metadata.into_iter().collect();
+    header.insert("__metadata__".into(), serde_json::to_value(meta).expect("strings serialise"));
+    let mut offset = 0usize;
+    for (name, shape, values) in &tensors {
+        let end = offset + 4 * values.len();
+        header.insert(
+            name.clone(),
+            serde_json::json!({ "dtype": "F32", "shape": shape, "data_offsets": [offset, end] }),
+        );
+        offset = end;
+    }
+    // serde_json's Map is ordered by key (no `preserve_order` feature), so the header is sorted.
+    let mut json = serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
+    // Pad with spaces so the data starts 8-byte aligned, as the format recommends.
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend((json.len() as u64).to_le_bytes());
+    out.extend(json);
+    // Data in `tensors` order, which is the order the offsets above were assigned in.
+    for (_, _, values) in &tensors {
+        out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    Ok(out)
 }
 
 fn base_metadata(model: &ModelConfig) -> HashMap<String, String> {

@@ -3,7 +3,7 @@
 
 import { loadWasm, type VatTrainer } from '@vat/wasm';
 
-import { type AdapterReport, type BackendName, resolveBackend } from './backend.js';
+import { type AdapterReport, type BackendName, parseBackend, resolveBackend } from './backend.js';
 import { InvalidConfigError, wasmCall } from './errors.js';
 
 /** Options shared by the API, the CLI flags and the web form (same names). */
@@ -100,9 +100,10 @@ export class Trainer {
 
   static async create(options: TrainerOptions = {}): Promise<Trainer> {
     const config = JSON.stringify(coreConfig(options));
+    const backend = parseBackend(options.backend ?? 'auto');
     const wasm = await loadWasm();
-    wasm.parseConfig(config); // fail on bad options before touching a GPU
-    const report = await resolveBackend(options.backend ?? 'auto');
+    await wasmCall(() => wasm.parseConfig(config)); // fail on bad options before touching a GPU
+    const report = await resolveBackend(backend);
     const handle = await wasmCall(() => wasm.createTrainer(report.backend, config));
     if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
     return new Trainer(handle, report, JSON.parse(handle.configJson));

@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it } from 'vitest';
+
+import {
+  BackendUnavailableError,
+  InvalidConfigError,
+  InvalidInputError,
+  NonFiniteLossError,
+  Trainer,
+  WeightsFormatError,
+  gather,
+  inspect,
+  type TrainerOptions,
+} from '../src/index.js';
+import { loadMnist } from '../src/node.js';
+
+const mnist = await loadMnist();
+const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => from + i);
+const trainers: Trainer[] = [];
+async function create(options: TrainerOptions): Promise<Trainer> {
+  const t = await Trainer.create(options);
+  trainers.push(t);
+  return t;
+}
+afterEach(() => {
+  for (const t of trainers.splice(0)) t.dispose();
+});
+
+describe('Trainer on the CPU backend (real wasm)', () => {
+  it('reports the backend it runs on', async () => {
+    const t = await create({ backend: 'cpu' });
+    expect(t.backend).toBe('cpu');
+    expect(t.adapter.description).toMatch(/burn-flex/);
+    expect(t.config).toMatchObject({ eps: 1, xi: 10, powerIterations: 1, optimizer: 'adadelta', model: { imageSize: 28 } });
+  });
+
+  it('learns MNIST digits in a few dozen steps', async () => {
+    const t = await create({ backend: 'cpu', optimizer: 'adam', seed: 1 });
+    const test = gather(mnist.test, rows(500));
+    const before = await t.evaluate(test.x, test.y);
+    for (let s = 0; s < 30; s++) {
+      const b = gather(mnist.train, rows(32, s * 32));
+      const stats = await t.trainStep(b.x, b.y, 0.002);
+      expect(stats.lds).toBeGreaterThan(0);
+      expect(stats.loss).toBeCloseTo(stats.ce + stats.lds, 5);
+    }
+    const after = await t.evaluate(test.x, test.y);
+    expect(before.accuracy).toBeLessThan(0.3);
+    expect(after.accuracy).toBeGreaterThan(0.8);
+    expect(after.confusion.reduce((a, b) => a + b, 0)).toBe(500);
+    expect(t.step).toBe(30);
+  });
+
+  it('same seed gives the same run; another seed does not', async () => {
+    const b = gather(mnist.train, rows(16));
+    const run = async (seed: number) => {
+      const t = await create({ backend: 'cpu', seed, dropout: true });
+      return [await t.trainStep(b.x, b.y, 1), await t.trainStep(b.x, b.y, 1)];
+    };
+    expect(await run(3)).toEqual(await run(3));
+    expect(await run(3)).not.toEqual(await run(4));
+  });
+
+  it('rejects bad options and inputs with typed errors', async () => {
+    await expect(Trainer.create({ backend: 'tpu' as never })).rejects.toBeInstanceOf(InvalidConfigError);
+    await expect(Trainer.create({ eps: -1 })).rejects.toBeInstanceOf(InvalidConfigError);
+    await expect(Trainer.create({ optimizer: 'sgd' as never })).rejects.toBeInstanceOf(InvalidConfigError);
+    const t = await create({ backend: 'cpu' });
+    const b = gather(mnist.train, rows(4));
+    await expect(t.trainStep(b.x.subarray(1), b.y, 1)).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(t.trainStep(b.x, Uint32Array.from([0, 1, 2, 12]), 1)).rejects.toThrow(/label 12/);
+    await expect(t.trainStep(b.x, b.y, -1)).rejects.toBeInstanceOf(InvalidConfigError);
+  });
+
+  it('reports a diverging loss as NonFiniteLossError', async () => {
+    const t = await create({ backend: 'cpu', optimizer: 'adam' });
+    const b = gather(mnist.train, rows(8));
+    await t.trainStep(b.x, b.y, 1e38);
+    const err = await t.trainStep(b.x, b.y, 1e38).catch((e) => e);
+    expect(err).toBeInstanceOf(NonFiniteLossError);
+    expect(err.name).toBe('NonFiniteLossError');
+  });
+
+  it('weights round-trip through safetensors and load into a new trainer', async () => {
+    const a = await create({ backend: 'cpu', seed: 5 });
+    const b = gather(mnist.train, rows(16));
+    await a.trainStep(b.x, b.y, 1);
+    const weights = await a.exportWeights();
+    const c = await create({ backend: 'cpu', seed: 6 });
+    await c.importWeights(weights);
+    expect(await c.predict(b.x)).toEqual(await a.predict(b.x));
+    expect(await c.exportWeights()).toEqual(weights);
+  });
+
+  it('rejects weights for another architecture and files that are not safetensors', async () => {
+    const small = await create({ backend: 'cpu', hidden: 16 });
+    const t = await create({ backend: 'cpu' });
+    await expect(t.importWeights(await small.exportWeights())).rejects.toBeInstanceOf(WeightsFormatError);
+    await expect(t.importWeights(new TextEncoder().encode('garbage'))).rejects.toThrow(/safetensors/);
+  });
+
+  it('a checkpoint restores the run exactly, with its loop state', async () => {
+    const b = gather(mnist.train, rows(16));
+    const a = await create({ backend: 'cpu', seed: 9, dropout: true, optimizer: 'adam' });
+    await a.trainStep(b.x, b.y, 0.01);
+    const ck = await a.exportCheckpoint({ epoch: 3 });
+    const next = await a.trainStep(b.x, b.y, 0.01);
+    const c = await create({ backend: 'cpu', seed: 1, dropout: true, optimizer: 'adam' });
+    expect(await c.importCheckpoint(ck)).toEqual({ epoch: 3 });
+    expect(c.step).toBe(1);
+    expect(await c.trainStep(b.x, b.y, 0.01)).toEqual(next);
+  });
+
+  it('throws after dispose', async () => {
+    const t = await Trainer.create({ backend: 'cpu' });
+    t.dispose();
+    expect(() => t.step).toThrow(InvalidConfigError);
+  });
+
+  it('inspect returns r_adv of norm eps for each sample', async () => {
+    const t = await create({ backend: 'cpu', seed: 2 });
+    const weightsFile = await t.exportWeights();
+    const b = gather(mnist.train, rows(3));
+    const d = Float32Array.from({ length: b.x.length }, (_, i) => Math.sin(i));
+    const w = weightsFromSafetensors(weightsFile);
+    const r = await inspect('cpu', { eps: 2.5 }, { weights: w, x: b.x, y: b.y, d, lr: 1 });
+    for (let s = 0; s < 3; s++) {
+      const part = r.rAdv.subarray(s * 784, (s + 1) * 784);
+      expect(Math.hypot(...part)).toBeCloseTo(2.5, 4);
+    }
+    expect(r.loss).toBeCloseTo(r.ce + r.lds, 5);
+    expect(r.grads.length).toBe(w.length);
+  });
+});
+
+/** The eight tensors of a weights file, concatenated in file order. */
+export function weightsFromSafetensors(bytes: Uint8Array): Float32Array {
+  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
+  const names = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
+  const parts = names.map((k) => {
+    const [a, b] = header[k].data_offsets;
+    return new Float32Array(bytes.slice(8 + n + a, 8 + n + b).buffer);
+  });
+  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+describe('backend selection', () => {
+  it('auto falls back to CPU without a hardware adapter', async () => {
+    const t = await create({ backend: 'auto' });
+    expect(['cpu', 'webgpu']).toContain(t.backend);
+    if (t.backend === 'cpu') expect(t.adapter.reason).toMatch(/^auto:/);
+  });
+
+  it('has a class for a missing backend', () => {
+    expect(new BackendUnavailableError('x').name).toBe('BackendUnavailableError');
+  });
+});

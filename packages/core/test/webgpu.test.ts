@@ -1,0 +1,31 @@
+// WebGPU in Node through the `webgpu` package (Dawn). On machines without a GPU it runs on
+// SwiftShader (Debian's chromium package), which scripts/bootstrap.sh installs.
+import { describe, expect, it } from 'vitest';
+
+import { Trainer, gather } from '../src/index.js';
+import { loadMnist } from '../src/node.js';
+
+describe('Trainer on WebGPU (Node, webgpu package)', () => {
+  it('trains and agrees with the CPU backend step for step', async () => {
+    const { train } = await loadMnist();
+    const b = gather(train, Array.from({ length: 16 }, (_, i) => i));
+    const options = { seed: 11, optimizer: 'adam' as const, dropout: true };
+    const gpu = await Trainer.create({ ...options, backend: 'webgpu' });
+    const cpu = await Trainer.create({ ...options, backend: 'cpu' });
+    expect(gpu.backend).toBe('webgpu');
+    console.log(`adapter: ${gpu.adapter.description}`);
+    for (let s = 0; s < 3; s++) {
+      const g = await gpu.trainStep(b.x, b.y, 0.002);
+      const c = await cpu.trainStep(b.x, b.y, 0.002);
+      // Same seed, same host-side draws: only float summation order differs.
+      expect(g.ce).toBeCloseTo(c.ce, 3);
+      expect(g.lds).toBeCloseTo(c.lds, 3);
+      expect(g.correct).toBe(c.correct);
+    }
+    const pg = await gpu.predict(b.x);
+    const pc = await cpu.predict(b.x);
+    for (let i = 0; i < pg.length; i++) expect(Math.abs(pg[i]! - pc[i]!)).toBeLessThan(1e-3);
+    gpu.dispose();
+    cpu.dispose();
+  });
+});
