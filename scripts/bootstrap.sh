@@ -10,7 +10,7 @@
 #        - otherwise Debian's rustc-web 1.96 with a std for wasm32 built offline from
 #          rust-web-src (the recipe in ../shared/NOTES.md, checked on Debian 12).
 #   3. wasm-bindgen-cli at exactly the version Cargo.lock pins for the crate, and wasm-pack
-#   4. with --browser: Debian's chromium, for the WebGPU browser tests
+#   4. with --browser: Debian's chromium and the Vulkan loader, for the WebGPU tests
 #   5. `pnpm install` when node_modules is missing or older than the lockfile
 set -euo pipefail
 
@@ -118,7 +118,9 @@ if ! command -v wasm-pack >/dev/null; then
 fi
 
 # 4. chromium ------------------------------------------------------------------------------------
-if [ "$WITH_BROWSER" = 1 ] && ! [ -x /usr/bin/chromium ]; then
+# chromium also brings SwiftShader, the software Vulkan driver that the Node WebGPU tests use;
+# libvulkan1 is the Vulkan loader that Dawn opens.
+if [ "$WITH_BROWSER" = 1 ] && { ! [ -x /usr/bin/chromium ] || ! ldconfig -p | grep -q 'libvulkan.so.1 '; }; then
   apt_install chromium libvulkan1
 fi
 

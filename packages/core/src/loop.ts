@@ -142,7 +142,16 @@ export async function train(
   callbacks: RunCallbacks = {},
   io: { store?: CheckpointStore; resume?: boolean; signal?: AbortSignal; now?: () => number } = {},
 ): Promise<RunResult> {
-  const o = resolveRunOptions(options);
+  // A resumed run continues with the options it was started with (they decide the data order).
+  let state: LoopState | undefined;
+  if (io.resume) {
+    const bytes = await io.store?.load();
+    if (!bytes) throw new InvalidConfigError('there is no checkpoint to resume from in this output directory');
+    const loaded = (await trainer.importCheckpoint(bytes)) as LoopState | null;
+    if (!loaded || loaded.version !== 1) throw new InvalidConfigError('the checkpoint holds no loop state this version can resume');
+    state = loaded;
+  }
+  const o = resolveRunOptions(state?.options ?? options);
   const seed = o.seed ?? 42;
   const now = io.now ?? (() => performance.now() / 1000);
   const { train: trainSubset, val: valSubset } = trainValSplit(data.train, seed, o.valSize, o.trainSize);
@@ -155,15 +164,7 @@ export async function train(
   const epochRows = trainSubset.indices.length;
   const perStep = semi ? o.unlabeledBatchSize : o.batchSize;
   const batches = Math.ceil(epochRows / perStep);
-
-  let state: LoopState = { version: 1, epoch: 0, batch: 0, history: [], sums: zeroSums(), seconds: 0, options: o };
-  if (io.resume) {
-    const bytes = await io.store?.load();
-    if (!bytes) throw new InvalidConfigError('there is no checkpoint to resume from in this output directory');
-    const loaded = (await trainer.importCheckpoint(bytes)) as LoopState | null;
-    if (!loaded || loaded.version !== 1) throw new InvalidConfigError('the checkpoint holds no loop state this version can resume');
-    state = loaded;
-  }
+  state ??= { version: 1, epoch: 0, batch: 0, history: [], sums: zeroSums(), seconds: 0, options: o };
 
   const valData = gather(val.set, val.indices);
   const result: RunResult = { history: state.history, interrupted: false, seconds: state.seconds, step: trainer.step };
