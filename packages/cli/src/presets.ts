@@ -13,7 +13,7 @@ export const PRESETS: Record<string, Preset> = {
     description: 'quick supervised VAT run: finishes in minutes on 2 CPU cores, >= 97% test accuracy',
     options: {
       epochs: 1,
-      trainSize: 12000,
+      trainSize: 15000,
       valSize: 2000,
       batchSize: 64,
       optimizer: 'adam',

@@ -43,6 +43,13 @@ export function installNodeWebGpu(): Promise<GPU | undefined> {
     if (!process.env.VK_ICD_FILENAMES && !hasGpuDevice && existsSync(swiftshader)) {
       process.env.VK_ICD_FILENAMES = swiftshader;
     }
+    // Dawn's windowing probe prints "XDG_RUNTIME_DIR is invalid" on headless machines; give it
+    // a private directory, as a login session would.
+    if (!process.env.XDG_RUNTIME_DIR) {
+      const { mkdtempSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      process.env.XDG_RUNTIME_DIR = mkdtempSync(`${tmpdir()}/vat-xdg-`);
+    }
     let mod: typeof import('webgpu');
     try {
       mod = await import('webgpu');

@@ -100,6 +100,23 @@ interface Sums {
 }
 const zeroSums = (): Sums => ({ loss: 0, ce: 0, lds: 0, entropy: 0, correct: 0, seen: 0, steps: 0 });
 
+/**
+ * Lets pending events (a SIGINT, a worker's "stop" message) run. The CPU backend's async calls
+ * complete as microtasks, so without this a whole run would never reach the event loop.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (f: () => void) => void };
+  if (g.setImmediate) return new Promise((r) => g.setImmediate!(r));
+  return new Promise((r) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      r();
+    };
+    port2.postMessage(null);
+  });
+}
+
 /** Fills in defaults and rejects values no run can use. */
 export function resolveRunOptions(o: RunOptions): Required<Pick<RunOptions, 'epochs' | 'batchSize' | 'unlabeledBatchSize' | 'valSize' | 'lr' | 'lrDecay' | 'evalBatchSize' | 'checkpointSeconds'>> & RunOptions {
   const r = {
@@ -187,6 +204,7 @@ export async function train(
     const epochStart = now();
     const order = epochOrder(trainSubset, seed, semi ? 'unlabeled' : 'labeled', state.epoch);
     for (; state.batch < batches; state.batch++) {
+      await yieldToEventLoop();
       if (io.signal?.aborted) {
         await checkpoint();
         result.interrupted = true;
