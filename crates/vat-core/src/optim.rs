@@ -48,8 +48,9 @@ impl OptimState {
                     self.first[i] = m;
                     self.second[i] = v;
                 }
-                // Zeiler 2012, Algorithm 1, in the form Keras and tfjs use (lr scales the
-                // update; the seed ran Keras's lr = 1.0).
+                // Zeiler 2012, Algorithm 1, in the form Keras uses (lr scales the update; the
+                // seed ran Keras's lr = 1.0). tfjs 4.22's tf.train.adadelta differs: it divides
+                // by the accumulator from before the current gradient, so its first update is g.
                 OptimizerKind::Adadelta => {
                     let rho = config.rho;
                     let acc_g = self.first[i].clone() * rho + g.clone().square() * (1.0 - rho);
