@@ -56,12 +56,15 @@ wasm_rustc_ok() { # $1 = rustc binary
   libdir="$("$1" --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" || return 1
   ls "$libdir"/libstd-*.rlib >/dev/null 2>&1
 }
+# VAT_WASM_ROUTE=debian forces the Debian route (to test it where rustup works).
 route=""
 if [ -f "$STATE/wasm-route" ]; then route="$(cat "$STATE/wasm-route")"; fi
+if [ -n "${VAT_WASM_ROUTE:-}" ] && [ "$route" != "$VAT_WASM_ROUTE" ]; then route=""; fi
 if [ "$route" = rustup ] && wasm_rustc_ok "$(command -v rustc)"; then :;
 elif [ "$route" = debian ] && wasm_rustc_ok /usr/bin/rustc; then :;
 else
-  if command -v rustup >/dev/null && timeout 90 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
+  if [ "${VAT_WASM_ROUTE:-}" != debian ] && command -v rustup >/dev/null \
+     && timeout 90 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
      && wasm_rustc_ok "$(command -v rustc)"; then
     route=rustup
     log "wasm32 target installed with rustup"
