@@ -1,14 +1,7 @@
-// Reads the language-neutral golden cases (test/golden/README.md describes the format) and
-// compares outputs with them element by element.
-
-import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const here = dirname(fileURLToPath(import.meta.url));
-
-/** GOLDEN_DIR points the suite at another copy of the cases (the planted-bug checks use one). */
-export const CASES_DIR = process.env.GOLDEN_DIR ? resolve(process.env.GOLDEN_DIR) : resolve(here, '../../../test/golden/cases');
+// Parses the language-neutral golden cases (test/golden/README.md describes the format) and
+// compares outputs with them element by element. No Node APIs here: the browser suite uses this
+// file too. Where the bytes come from is a `CaseSource` (golden-node.ts reads the files from disk,
+// golden-browser.ts fetches them from the vite dev server).
 
 interface ArrayRef {
   dtype: 'float32';
@@ -27,7 +20,7 @@ export interface Tolerance {
   reason: string;
 }
 
-interface CaseJson {
+export interface CaseJson {
   schema: 1;
   name: string;
   kind: 'step' | 'op';
@@ -78,19 +71,29 @@ export function lcgWeights(spec: LcgRef, params: number[][]): Float32Array {
   return out;
 }
 
-export function loadCase(name: string, dir = CASES_DIR): GoldenCase {
-  const json = JSON.parse(readFileSync(join(dir, `${name}.json`), 'utf8')) as CaseJson;
+/** Where the suite gets its cases: the Node suite reads files, the browser suite fetches them. */
+export interface CaseSource {
+  /** Shown in messages: a directory, or a URL prefix. */
+  where: string;
+  /** The case names present (file names without `.json`), sorted. */
+  list(): Promise<string[]>;
+  /** Reads and parses one case. Rejects if its files are missing or malformed. */
+  load(name: string): Promise<GoldenCase>;
+}
+
+/** Builds a case from its JSON (already parsed) and the bytes of its `.bin` file. */
+export function parseCase(name: string, json: CaseJson, bin: Uint8Array): GoldenCase {
   if (json.schema !== 1) throw new Error(`${name}: unknown schema ${json.schema}`);
   if (json.name !== name) throw new Error(`${name}.json names itself '${json.name}'`);
-  const bin = readFileSync(join(dir, json.data));
+  const view = new DataView(bin.buffer, bin.byteOffset, bin.byteLength);
   const shapes: Record<string, number[]> = {};
   const read = (key: string, r: ArrayRef): Float32Array => {
     const n = r.shape.reduce((a, b) => a * b, 1);
-    if (r.dtype !== 'float32' || r.offset + 4 * n > bin.length) throw new Error(`${name}: bad descriptor for ${key}`);
+    if (r.dtype !== 'float32' || r.offset + 4 * n > bin.byteLength) throw new Error(`${name}: bad descriptor for ${key}`);
     shapes[key] = r.shape;
     // Copy out: the file's bytes are little-endian float32 and the offset need not be aligned.
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = bin.readFloatLE(r.offset + 4 * i);
+    for (let i = 0; i < n; i++) out[i] = view.getFloat32(r.offset + 4 * i, true);
     return out;
   };
   const inputs: GoldenCase['inputs'] = {};

@@ -41,10 +41,24 @@ export interface Implementation {
   op?: (op: string, inputs: Record<string, Arr>) => Promise<Record<string, Arr>>;
 }
 
+const tfjsReference = (name: string): Implementation => ({
+  name,
+  step: (o, i) => inspectReference(o, i),
+  op: (op, i) => runReferenceOp(op as OpName, i),
+});
+const burnWebGpu = (name: string): Implementation => ({ name, step: (o, i) => inspect('webgpu', o, i) });
+
+/** The Node suite (parity.test.ts). */
 export const IMPLEMENTATIONS: Implementation[] = [
-  { name: 'tfjs-reference', step: (o, i) => inspectReference(o, i), op: (op, i) => runReferenceOp(op as OpName, i) },
+  tfjsReference('tfjs-reference'),
   { name: 'burn-cpu', step: (o, i) => inspect('cpu', o, i) },
   // WebGPU in Node through the `webgpu` package; on machines without a GPU, SwiftShader.
-  { name: 'burn-webgpu', step: (o, i) => inspect('webgpu', o, i) },
+  burnWebGpu('burn-webgpu'),
   { name: 'naive-f64', op: async (op, i) => runNaiveOp(op, i) },
 ];
+
+/**
+ * The browser suite (parity.browser.test.ts, headless Chromium): the same tfjs reference and
+ * burn's WebGPU backend on the browser's own navigator.gpu (SwiftShader without a GPU).
+ */
+export const BROWSER_IMPLEMENTATIONS: Implementation[] = [tfjsReference('tfjs-reference-chromium'), burnWebGpu('burn-webgpu-chromium')];

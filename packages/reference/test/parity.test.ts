@@ -1,146 +1,18 @@
-// The golden parity suite: every case in test/golden/cases against every implementation in
-// IMPLEMENTATIONS, one test each, comparing whole arrays with the case's own tolerances.
+// The golden parity suite in Node: every case in test/golden/cases against the tfjs reference,
+// burn CPU, burn WebGPU (the `webgpu` package) and the float64 loops. The cases, the exclusion
+// list and the comparison are in parity-suite.ts, shared with parity.browser.test.ts (headless
+// Chromium).
 //
 // Environment (for local runs; CI sets neither):
 //   PARITY_IMPLS=tfjs-reference,burn-cpu   run only these implementations (others are skipped)
 //   GOLDEN_DIR=/path/to/cases              read the cases from another directory
 //   PARITY_REPORT=1                        print the largest deviation per case and field
 
-import { readdirSync } from 'node:fs';
+import { nodeCases } from './golden-node.js';
+import { IMPLEMENTATIONS } from './implementations.js';
+import { defineParitySuite } from './parity-suite.js';
 
-import { afterAll, describe, expect, it } from 'vitest';
-
-import { CASES_DIR, compare, type Deviation, describeDeviation, type GoldenCase, loadCase } from './golden.js';
-import { type Arr, IMPLEMENTATIONS, type Implementation, type StepInput } from './implementations.js';
-
-/** Every case the suite expects. A case file that disappears (or appears unlisted) fails the suite. */
-const EXPECTED_CASES = [
-  'forward-b1',
-  'forward-b7-odd-size',
-  'zeros-input-b7',
-  'vat-ip1-b1',
-  'vat-ip1-b7',
-  'vat-ip2-b7',
-  'vat-hyper-b7',
-  'semi-ip1-l3-u7',
-  'semi-ip2-entmin-l3-u7',
-  'supervised-entmin-b7',
-  'entmin-no-vat-semi-l3-u7',
-  'dropout-b7',
-  'dropout-semi-entmin-l3-u7',
-  'adam-custom-b7',
-  'adadelta-b7',
-  'adadelta-custom-b7',
-  'real-size-b1',
-  'op-conv2d',
-  'op-maxpool',
-  'op-dense',
-  'op-kl',
-  'op-entropy',
-  'op-cross-entropy',
-  'op-normalize',
-];
-
-/**
- * The one exclusion list. Each entry skips (visibly) the tests of one implementation on the
- * cases it matches, and says why.
- */
-const EXCLUSIONS: { impl: string; cases: (c: string) => boolean; reason: string }[] = [
-  {
-    impl: 'burn-cpu',
-    cases: (c) => c.startsWith('op-'),
-    reason: "@vat/wasm exposes no per-layer entry point; burn's layers are covered by the whole-step cases",
-  },
-  {
-    impl: 'burn-webgpu',
-    cases: (c) => c.startsWith('op-'),
-    reason: "@vat/wasm exposes no per-layer entry point; burn's layers are covered by the whole-step cases",
-  },
-  {
-    impl: 'naive-f64',
-    cases: (c) => !c.startsWith('op-'),
-    reason: 'the float64 loops implement single layers and losses only (no autodiff, no optimiser)',
-  },
-];
-
-const only = process.env.PARITY_IMPLS?.split(',').map((s) => s.trim());
-const report: { impl: string; name: string; dev: Deviation }[] = [];
-
-it('the golden directory holds exactly the expected cases', () => {
-  const found = readdirSync(CASES_DIR)
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
-  expect(found).toEqual([...EXPECTED_CASES].sort());
-});
-
-function stepInput(c: GoldenCase): StepInput {
-  const i = c.inputs;
-  const f32 = (k: string) => i[k] as Float32Array | undefined;
-  return {
-    weights: f32('weights')!,
-    x: f32('x')!,
-    y: Uint32Array.from(i.y as number[]),
-    xUnlabeled: f32('xUnlabeled'),
-    d: f32('d'),
-    masksLabeled: f32('masksLabeled'),
-    masksUnlabeled: f32('masksUnlabeled'),
-    lr: i.lr as number,
-  };
-}
-
-async function run(impl: Implementation, c: GoldenCase): Promise<Record<string, Float32Array | number>> {
-  if (c.kind === 'step') {
-    if (!impl.step) throw new Error(`${impl.name} has no step(); exclude it from ${c.name} in EXCLUSIONS`);
-    const out = await impl.step(c.options, stepInput(c));
-    if (c.options.vat === false) expect(out.rAdv.length, 'rAdv is empty when VAT is off').toBe(0);
-    return { ...out };
-  }
-  if (!impl.op) throw new Error(`${impl.name} has no op(); exclude it from ${c.name} in EXCLUSIONS`);
-  const inputs: Record<string, Arr> = {};
-  for (const [k, v] of Object.entries(c.inputs)) inputs[k] = { data: v as Float32Array, shape: c.shapes[k]! };
-  const out = await impl.op(c.op!, inputs);
-  const flat: Record<string, Float32Array> = {};
-  for (const [k, v] of Object.entries(out)) {
-    expect(v.shape, `shape of ${k}`).toEqual(c.shapes[`expected.${k}`]);
-    flat[k] = v.data;
-  }
-  return flat;
-}
-
-for (const name of EXPECTED_CASES) {
-  describe(name, () => {
-    for (const impl of IMPLEMENTATIONS) {
-      const excluded = EXCLUSIONS.find((e) => e.impl === impl.name && e.cases(name));
-      if (excluded) {
-        it.skip(`${impl.name} (excluded: ${excluded.reason})`, () => {});
-        continue;
-      }
-      if (only && !only.includes(impl.name)) {
-        it.skip(`${impl.name} (not in PARITY_IMPLS)`, () => {});
-        continue;
-      }
-      it(`${impl.name} matches the golden outputs`, async () => {
-        // Loaded inside the test so that one missing file fails its own tests, not the collection.
-        const c = loadCase(name);
-        const actual = await run(impl, c);
-        const problems: string[] = [];
-        for (const [field, expected] of Object.entries(c.expected)) {
-          const tol = c.tolerances[field]!;
-          const dev = compare(field, actual[field], expected, tol);
-          report.push({ impl: impl.name, name, dev });
-          if (dev.failures > 0) problems.push(describeDeviation(dev, tol));
-        }
-        expect(problems, `${impl.name} on ${name} (${c.description})`).toEqual([]);
-      });
-    }
-  });
-}
-
-afterAll(() => {
-  if (!process.env.PARITY_REPORT) return;
-  const lines = report.map(
-    (r) => `${r.impl.padEnd(15)} ${r.name.padEnd(28)} ${r.dev.field.padEnd(8)} max|diff| ${r.dev.maxAbs.toExponential(2)}  worst/allowed ${r.dev.worstRatio.toExponential(2)}`,
-  );
-  console.log(lines.join('\n'));
+defineParitySuite(nodeCases(), IMPLEMENTATIONS, {
+  only: process.env.PARITY_IMPLS?.split(',').map((s) => s.trim()),
+  report: !!process.env.PARITY_REPORT,
 });
