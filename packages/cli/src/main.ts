@@ -17,6 +17,7 @@ import {
   WeightsFormatError,
   all,
   gather,
+  modelConfig,
   parseBackend,
 } from '@vat/core';
 import { loadMnist, readImageSet, writeFileAtomic } from '@vat/core/node';
@@ -191,21 +192,6 @@ async function trainCommand(cmd: Command): Promise<number> {
   return 0;
 }
 
-/** The model config stored in a weights file's safetensors metadata. */
-async function readModelConfig(bytes: Uint8Array, file: string): Promise<Record<string, unknown>> {
-  if (bytes.length < 8) throw new WeightsFormatError(`'${file}' is too short to be a safetensors file`);
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (n <= 0 || n > bytes.length - 8) throw new WeightsFormatError(`'${file}' is not a safetensors file (bad header length)`);
-  let header: { __metadata__?: Record<string, string> };
-  try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  } catch {
-    throw new WeightsFormatError(`'${file}' is not a safetensors file (unreadable header)`);
-  }
-  const model = header.__metadata__?.model_config;
-  return model ? (JSON.parse(model) as Record<string, unknown>) : {};
-}
-
 async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
   const flags = cmd.opts();
   const progress = new Progress();
@@ -215,7 +201,7 @@ async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
   } catch (e) {
     throw new InvalidInputError(`cannot read weights '${weightsFile}': ${(e as Error).message}`);
   }
-  const model = await readModelConfig(bytes, weightsFile);
+  const model = modelConfig(bytes, `'${weightsFile}'`);
   let test;
   if (flags.testImages || flags.testLabels) {
     if (!(flags.testImages && flags.testLabels)) throw new InvalidConfigError('give both --test-images and --test-labels');

@@ -7,4 +7,5 @@ export * from './data.js';
 export * from './rng.js';
 export * from './trainer.js';
 export * from './loop.js';
+export * from './safetensors.js';
 export { loadWasm } from '@vat/wasm';

@@ -10,6 +10,7 @@ import {
   Trainer,
   WeightsFormatError,
   gather,
+  flatWeights,
   inspect,
   type TrainerOptions,
 } from '../src/index.js';
@@ -123,7 +124,7 @@ describe('Trainer on the CPU backend (real wasm)', () => {
     const weightsFile = await t.exportWeights();
     const b = gather(mnist.train, rows(3));
     const d = Float32Array.from({ length: b.x.length }, (_, i) => Math.sin(i));
-    const w = weightsFromSafetensors(weightsFile);
+    const w = flatWeights(weightsFile);
     const r = await inspect('cpu', { eps: 2.5 }, { weights: w, x: b.x, y: b.y, d, lr: 1 });
     for (let s = 0; s < 3; s++) {
       const part = r.rAdv.subarray(s * 784, (s + 1) * 784);
@@ -133,24 +134,6 @@ describe('Trainer on the CPU backend (real wasm)', () => {
     expect(r.grads.length).toBe(w.length);
   });
 });
-
-/** The eight tensors of a weights file, concatenated in file order. */
-export function weightsFromSafetensors(bytes: Uint8Array): Float32Array {
-  const n = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + n)));
-  const names = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'];
-  const parts = names.map((k) => {
-    const [a, b] = header[k].data_offsets;
-    return new Float32Array(bytes.slice(8 + n + a, 8 + n + b).buffer);
-  });
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 describe('backend selection', () => {
   it('auto falls back to CPU without a hardware adapter', async () => {
