@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,8 +21,8 @@ export default defineConfig({
       // test/golden-browser.ts globs `@golden/*.json` and `@golden/*.bin`.
       { find: '@golden', replacement: goldenDir },
       // @vat/core's dist/backend.js has `import('webgpu')` for Node (never reached in a browser);
-      // point it at a stub so vite does not try to bundle the native addon.
-      { find: /^webgpu$/, replacement: resolve(here, 'test/browser-stubs/webgpu.ts') },
+      // point it at @vat/core's stub so vite does not try to bundle the native addon.
+      { find: /^webgpu$/, replacement: createRequire(import.meta.url).resolve('@vat/core/node-stub') },
     ],
   },
   server: {

@@ -11,7 +11,9 @@ import {
   InvalidConfigError,
   InvalidInputError,
   NonFiniteLossError,
+  PRESETS,
   type RunOptions,
+  SEED_TABLE,
   Trainer,
   VatError,
   WeightsFormatError,
@@ -22,7 +24,6 @@ import {
 } from '@vat/core';
 import { loadMnist, readImageSet, writeFileAtomic } from '@vat/core/node';
 
-import { PRESETS, SEED_TABLE } from './presets.js';
 import { Progress, confusionTable } from './progress.js';
 import { FILES, emit, runTraining } from './run.js';
 

@@ -8,4 +8,5 @@ export * from './rng.js';
 export * from './trainer.js';
 export * from './loop.js';
 export * from './safetensors.js';
+export * from './presets.js';
 export { loadWasm } from '@vat/wasm';

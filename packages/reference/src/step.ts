@@ -87,15 +87,24 @@ export class InvalidInputError extends Error {
   override name = 'InvalidInputError';
 }
 
-let backendReady: Promise<void> | undefined;
+let backendReady: { name: string; ready: Promise<void> } | undefined;
 
-/** Selects tfjs's CPU backend once. Other backends (webgl) would also run this code, but are not what the golden cases were made with. */
+/**
+ * Selects a tfjs backend: 'cpu' (what the golden cases were made with) unless told otherwise.
+ * The benchmark (packages/bench) asks for 'webgpu' or 'webgl' in a browser. Calls that ask for
+ * the backend already selected share one initialisation.
+ */
 export function ensureBackend(name = 'cpu'): Promise<void> {
-  backendReady ??= (async () => {
-    if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' is not available`);
-    await tf.ready();
-  })();
-  return backendReady;
+  if (backendReady?.name !== name) {
+    backendReady = {
+      name,
+      ready: (async () => {
+        if (!(await tf.setBackend(name))) throw new Error(`tfjs backend '${name}' is not available`);
+        await tf.ready();
+      })(),
+    };
+  }
+  return backendReady.ready;
 }
 
 /** A step's random draws and data, as tensors. */
@@ -190,9 +199,15 @@ function forwardBackward(o: ResolvedOptions, params: Params, b: Batch): StepTens
     const ceOf = (ps: Params) => crossEntropy(forward(ps, b.x, b.masksL), b.y);
     const ldsOf = (ps: Params) => klWithLogits(clean, forward(ps, tf.add(xV, r!) as tf.Tensor4D, masksV));
     const entropyOf = (ps: Params) => entropyWithLogits(forward(ps, xV, masksV));
+    // The LDS value is kept from inside the closure (tf.keep survives its tidy), rather than
+    // recomputed afterwards with one more adversarial forward pass.
+    let lds: tf.Scalar = tf.scalar(0);
     const lossOf = (...ps: tf.Tensor[]): tf.Scalar => {
       let loss = ceOf(ps);
-      if (o.vat) loss = tf.add(loss, tf.mul(ldsOf(ps), o.alpha));
+      if (o.vat) {
+        lds = tf.keep(ldsOf(ps));
+        loss = tf.add(loss, tf.mul(lds, o.alpha));
+      }
       if (o.entmin) loss = tf.add(loss, entropyOf(ps));
       return loss;
     };
@@ -201,7 +216,7 @@ function forwardBackward(o: ResolvedOptions, params: Params, b: Batch): StepTens
       logits,
       loss: value,
       ce: crossEntropy(logits, b.y),
-      lds: o.vat ? ldsOf(params) : tf.scalar(0),
+      lds,
       entropy: o.entmin ? entropyWithLogits(clean) : tf.scalar(0),
       rAdv: r,
       grads,
@@ -274,8 +289,9 @@ export class ReferenceTrainer {
     this.opt = new OptimizerState(this.options, this.params);
   }
 
-  static async create(options: ReferenceOptions, weights: Float32Array): Promise<ReferenceTrainer> {
-    await ensureBackend();
+  /** `backend`: the tfjs backend to train on ('cpu', or 'webgpu' / 'webgl' in a browser). */
+  static async create(options: ReferenceOptions, weights: Float32Array, backend = 'cpu'): Promise<ReferenceTrainer> {
+    await ensureBackend(backend);
     return new ReferenceTrainer(options, weights);
   }
 

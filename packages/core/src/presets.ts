@@ -1,5 +1,6 @@
-// Named option sets. Flags given on the command line override a preset's values.
-import type { RunOptions } from '@vat/core';
+// Named option sets, shared by the CLI and the web demo. Options given explicitly (CLI flags,
+// form fields) override a preset's values.
+import type { RunOptions } from './loop.js';
 
 export interface Preset {
   description: string;

@@ -1,0 +1,301 @@
+#!/usr/bin/env node
+// `pnpm bench`: the seed CNN trained with and without VAT, at batch 128 by default, on every
+// implementation this project has, in one run:
+//   burn CPU (wasm in Node), burn WebGPU (Node, through Dawn), burn WebGPU in headless Chromium,
+//   the tfjs reference in the same Chromium on its webgpu and webgl backends.
+// Each run is a fresh process (Node) or a fresh browser (Chromium), so its peak memory is its own.
+// Prints a markdown table and writes bench.json and bench.md (write, then rename).
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+import { writeFileAtomic } from '@vat/core/node';
+
+import { benchData } from './data.js';
+import type { RunResult, RunSpec } from './measure.js';
+import { peakRssTree } from './memory.js';
+import { type BenchReport, type RunRecord, markdown } from './report.js';
+
+const PKG = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = path.resolve(PKG, '../..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+// The launch flags that work on these machines (shared/NOTES.md). WebGPU needs the first; WebGL
+// on a machine without a GPU needs SwiftShader's GL, which recent Chromium enables only on request.
+const CHROMIUM_FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-unsafe-swiftshader',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
+
+/** Every implementation, in the order of the table. */
+const TARGETS = {
+  'burn-cpu-node': { impl: 'burn', backend: 'cpu', host: 'node' },
+  'burn-webgpu-node': { impl: 'burn', backend: 'webgpu', host: 'node' },
+  'burn-webgpu-chromium': { impl: 'burn', backend: 'webgpu', host: 'chromium' },
+  'tfjs-webgpu-chromium': { impl: 'tfjs', backend: 'webgpu', host: 'chromium' },
+  'tfjs-webgl-chromium': { impl: 'tfjs', backend: 'webgl', host: 'chromium' },
+} as const satisfies Record<string, Pick<RunSpec, 'impl' | 'backend' | 'host'>>;
+type Target = keyof typeof TARGETS;
+
+const HELP = `usage: pnpm bench [options]
+
+  --only LIST         comma-separated targets (default: all): ${Object.keys(TARGETS).join(', ')}
+  --modes LIST        plain,vat (default: both)
+  --batch N           batch size (default 128, the seed's)
+  --warmup N          unmeasured steps first (default 2)
+  --min-steps N       measured steps at least (default 3)
+  --min-seconds S     and measure for at least S seconds (default 10)
+  --max-steps N       but never more than N measured steps (default 20)
+  --data-size N       MNIST training images cycled through (default 1024)
+  --seed N            seed for weights and VAT directions (default 1)
+  --out DIR           where bench.json and bench.md go (default bench-results)
+  -h, --help`;
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function positiveInt(name: string, v: string | undefined, dflt: number, min = 1): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  return n;
+}
+
+function list<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T[] {
+  if (v === undefined) return [...allowed];
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
+  if (bad.length || !items.length) throw new UsageError(`--${name}: unknown ${bad.length ? `'${bad.join("', '")}'` : 'empty list'}; use ${allowed.join(', ')}`);
+  return items as T[];
+}
+
+interface Options {
+  targets: Target[];
+  modes: ('plain' | 'vat')[];
+  base: Omit<RunSpec, 'impl' | 'backend' | 'host' | 'vat'>;
+  dataSize: number;
+  out: string;
+}
+
+function parseOptions(argv: string[]): Options | 'help' {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        only: { type: 'string' },
+        modes: { type: 'string' },
+        batch: { type: 'string' },
+        warmup: { type: 'string' },
+        'min-steps': { type: 'string' },
+        'min-seconds': { type: 'string' },
+        'max-steps': { type: 'string' },
+        'data-size': { type: 'string' },
+        seed: { type: 'string' },
+        out: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
+  }
+  if (values.help) return 'help';
+  const base = {
+    batch: positiveInt('batch', values.batch, 128),
+    warmup: positiveInt('warmup', values.warmup, 2, 0),
+    minSteps: positiveInt('min-steps', values['min-steps'], 3),
+    minSeconds: positiveInt('min-seconds', values['min-seconds'], 10, 0),
+    maxSteps: positiveInt('max-steps', values['max-steps'], 20),
+    seed: positiveInt('seed', values.seed, 1, 0),
+  };
+  if (base.maxSteps < base.minSteps) throw new UsageError(`--max-steps (${base.maxSteps}) is below --min-steps (${base.minSteps})`);
+  const dataSize = positiveInt('data-size', values['data-size'], 1024);
+  if (dataSize < base.batch) throw new UsageError(`--data-size (${dataSize}) must hold at least one batch (${base.batch})`);
+  return {
+    targets: list('only', values.only, Object.keys(TARGETS) as Target[]),
+    modes: list('modes', values.modes, ['plain', 'vat'] as const),
+    base,
+    dataSize,
+    out: path.resolve(process.env.INIT_CWD ?? process.cwd(), values.out ?? 'bench-results'),
+  };
+}
+
+/** A Node run in a child process (src/node-run.ts). */
+function runNode(spec: RunSpec, dataSize: number): Promise<{ result: RunResult; peakBytes: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(PKG, 'dist/node-run.js'), JSON.stringify(spec), String(dataSize)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolve(JSON.parse(stdout.trim().split('\n').pop()!));
+      else reject(new Error(stderr.trim().split('\n').pop() || `exit code ${code}`));
+    });
+  });
+}
+
+interface PageServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** vite's dev server for bench.html, with the bench data under /bench-data/. */
+async function servePage(x: Float32Array, y: Uint32Array): Promise<PageServer> {
+  const { createServer } = await import('vite');
+  const files: Record<string, Uint8Array> = {
+    '/bench-data/x.bin': new Uint8Array(x.buffer, x.byteOffset, x.byteLength),
+    '/bench-data/y.bin': new Uint8Array(y.buffer, y.byteOffset, y.byteLength),
+  };
+  const server = await createServer({
+    configFile: path.join(PKG, 'vite.config.ts'),
+    server: { host: '127.0.0.1', port: 0, strictPort: false },
+    plugins: [
+      {
+        name: 'bench-data',
+        configureServer(s) {
+          s.middlewares.use((req, res, next) => {
+            const body = files[req.url?.split('?')[0] ?? ''];
+            if (!body) return next();
+            res.setHeader('Content-Type', 'application/octet-stream');
+            res.end(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+          });
+        },
+      },
+    ],
+  });
+  await server.listen();
+  const addr = server.httpServer!.address() as { port: number };
+  return { url: `http://127.0.0.1:${addr.port}/bench.html`, close: () => server.close() };
+}
+
+/** A Chromium run in a fresh browser; its peak memory is summed over the browser's processes. */
+async function runChromium(spec: RunSpec, page: PageServer): Promise<{ result: RunResult; peakBytes: number | null; browserVersion: string }> {
+  const { chromium } = await import('playwright-core');
+  const server = await chromium.launchServer({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
+  try {
+    const browser = await chromium.connect(server.wsEndpoint());
+    const tab = await browser.newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (e) => errors.push(e.message));
+    tab.on('console', (m) => {
+      const t = m.text();
+      const p = t.match(/^bench-progress (\w+) (\d+) ([\d.]+)/);
+      if (p) process.stderr.write(`  ${p[1]} step ${p[2]}: ${(Number(p[3]) / 1000).toFixed(2)} s\n`);
+      else if (m.type() === 'error') errors.push(t);
+    });
+    await tab.goto(page.url);
+    await tab.waitForSelector('body[data-ready="1"]', { timeout: 120_000 }).catch(() => {
+      throw new Error(`the bench page did not load: ${errors.join('; ') || 'no error reported'}`);
+    });
+    const result = await tab.evaluate((s) => window.__bench.run(s), spec);
+    const peakBytes = peakRssTree(server.process().pid!) ?? null;
+    const browserVersion = browser.version();
+    await browser.close();
+    return { result, peakBytes, browserVersion };
+  } finally {
+    await server.close();
+  }
+}
+
+function machine(): BenchReport['machine'] {
+  const cpus = os.cpus();
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    if (execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim()) commit += '+changes';
+  } catch {
+    /* not a git checkout */
+  }
+  return {
+    cpu: `${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}`,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    os: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit,
+  };
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (opts === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  const started = new Date();
+  const data = await benchData(opts.dataSize);
+  const needPage = opts.targets.some((t) => TARGETS[t].host === 'chromium');
+  const page = needPage ? await servePage(data.x, data.y) : undefined;
+  const runs: RunRecord[] = [];
+  let browserVersion: string | undefined;
+  const jobs = opts.targets.flatMap((t) => opts.modes.map((m) => ({ target: t, vat: m === 'vat' })));
+  const t0 = performance.now();
+  try {
+    for (const [k, job] of jobs.entries()) {
+      const spec: RunSpec = { ...TARGETS[job.target], ...opts.base, vat: job.vat };
+      const done = performance.now() - t0;
+      const eta = k ? ` (about ${Math.round(((done / k) * (jobs.length - k)) / 60_000)} min left)` : '';
+      process.stderr.write(`[${k + 1}/${jobs.length}] ${job.target} ${job.vat ? 'VAT' : 'plain'}, batch ${spec.batch}${eta}\n`);
+      try {
+        if (spec.host === 'node') {
+          const r = await runNode(spec, opts.dataSize);
+          runs.push({ target: job.target, ...r });
+        } else {
+          const r = await runChromium(spec, page!);
+          browserVersion = r.browserVersion;
+          runs.push({ target: job.target, result: r.result, peakBytes: r.peakBytes });
+        }
+        const last = runs[runs.length - 1]!.result!;
+        process.stderr.write(`  ${last.adapter}: ${last.medianMs.toFixed(0)} ms/step, ${last.imgPerSec.toFixed(1)} img/s\n`);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        process.stderr.write(`  failed: ${message}\n`);
+        runs.push({ target: job.target, spec, error: message, peakBytes: null });
+      }
+    }
+  } finally {
+    await page?.close();
+  }
+  const report: BenchReport = {
+    started: started.toISOString(),
+    wallSeconds: Math.round((performance.now() - t0) / 1000),
+    command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
+    machine: { ...machine(), chromium: browserVersion },
+    options: { ...opts.base, dataSize: opts.dataSize },
+    runs,
+  };
+  const md = markdown(report);
+  await fs.mkdir(opts.out, { recursive: true });
+  await writeFileAtomic(path.join(opts.out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
+  await writeFileAtomic(path.join(opts.out, 'bench.md'), md);
+  console.log(md);
+  console.error(`wrote ${path.join(opts.out, 'bench.json')} and bench.md`);
+  const failed = runs.filter((r) => r.error);
+  if (failed.length) console.error(`${failed.length} run(s) failed: ${failed.map((r) => r.target).join(', ')}`);
+  return failed.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err instanceof UsageError ? `error: ${err.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

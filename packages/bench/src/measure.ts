@@ -1,0 +1,199 @@
+// The measuring loop, shared by the Node child processes (node-run.ts) and the browser page
+// (page.ts). It runs in both, so it imports no Node module.
+//
+// One run = one implementation on one backend, plain or VAT, at one batch size: `warmup` steps
+// that are timed but not counted (the first compiles shaders and fills caches), then measured
+// steps until both `minSteps` steps and `minSeconds` seconds are done, or `maxSteps` steps.
+// Each step is timed from the call to the moment its loss is back on the host, so queued GPU
+// work cannot hide outside the measurement.
+import { Trainer } from '@vat/core';
+import { ReferenceTrainer, paramShapes } from '@vat/reference';
+
+export type Impl = 'burn' | 'tfjs';
+
+export interface RunSpec {
+  /** Which implementation: the burn core through @vat/core, or the tfjs reference. */
+  impl: Impl;
+  /** burn: 'cpu' | 'webgpu'. tfjs: 'webgpu' | 'webgl' (| 'cpu'). */
+  backend: string;
+  /** Where it runs: 'node' or 'chromium'. */
+  host: 'node' | 'chromium';
+  vat: boolean;
+  batch: number;
+  warmup: number;
+  minSteps: number;
+  minSeconds: number;
+  maxSteps: number;
+  seed: number;
+}
+
+export interface RunResult {
+  spec: RunSpec;
+  /** burn: the adapter report of @vat/core; tfjs: backend name and, for WebGPU, the adapter. */
+  adapter: string;
+  warmupMs: number[];
+  stepMs: number[];
+  medianMs: number;
+  meanMs: number;
+  minMs: number;
+  imgPerSec: number;
+  /** Loss of the first and last step: both finite, or the run fails. */
+  firstLoss: number;
+  lastLoss: number;
+}
+
+/** The bench's data: `count` MNIST images (pixels in [0, 1]) and labels, cycled batch by batch. */
+export interface BenchData {
+  x: Float32Array;
+  y: Uint32Array;
+  count: number;
+  pixels: number;
+}
+
+/** The seed experiment's settings (the `seed` preset): Adadelta lr 1, eps 1, xi 10, Ip 1, no dropout. */
+export const SEED_OPTIONS = {
+  optimizer: 'adadelta' as const,
+  rho: 0.95,
+  epsilon: 1e-7,
+  eps: 1,
+  xi: 10,
+  powerIterations: 1,
+  alpha: 1,
+  dropout: false,
+};
+const LR = 1.0;
+
+interface Stepper {
+  adapter: string;
+  step(x: Float32Array, y: Uint32Array): Promise<number>;
+  dispose(): void;
+}
+
+/** mulberry32, for the tfjs side's weights and directions (burn draws its own in the core). */
+function uniform(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Glorot-uniform weights and zero biases for the seed CNN, flat in PyTorch layouts. */
+export function initWeights(seed: number): Float32Array {
+  const shapes = paramShapes({ imageSize: 28, convFilters: 32, hidden: 128, classes: 10 });
+  const rand = uniform(seed);
+  const parts = shapes.map((shape) => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const out = new Float32Array(n);
+    if (shape.length === 1) return out;
+    const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
+    const limit = Math.sqrt(6 / ((shape[0]! + shape[1]!) * receptive));
+    for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * limit;
+    return out;
+  });
+  const flat = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    flat.set(p, o);
+    o += p.length;
+  }
+  return flat;
+}
+
+async function burnStepper(spec: RunSpec): Promise<Stepper> {
+  if (spec.backend !== 'cpu' && spec.backend !== 'webgpu') throw new Error(`burn has no backend '${spec.backend}'; use cpu or webgpu`);
+  const trainer = await Trainer.create({ ...SEED_OPTIONS, vat: spec.vat, backend: spec.backend, seed: spec.seed });
+  return {
+    adapter: trainer.adapter.description,
+    step: async (x, y) => (await trainer.trainStep(x, y, LR)).loss,
+    dispose: () => trainer.dispose(),
+  };
+}
+
+async function tfjsStepper(spec: RunSpec, describe: () => Promise<string>): Promise<Stepper> {
+  const trainer = await ReferenceTrainer.create({ ...SEED_OPTIONS, vat: spec.vat }, initWeights(spec.seed), spec.backend);
+  const normal = uniform(spec.seed ^ 0x5bd1e995);
+  return {
+    adapter: await describe(),
+    step: async (x, y) => {
+      // The direction d is drawn on the host in each step, as the core draws its own inside
+      // the step: Box-Muller, one normal per pixel.
+      let d: Float32Array | undefined;
+      if (spec.vat) {
+        d = new Float32Array(x.length);
+        for (let i = 0; i < d.length; i += 2) {
+          const r = Math.sqrt(-2 * Math.log(1 - normal()));
+          const t = 2 * Math.PI * normal();
+          d[i] = r * Math.cos(t);
+          if (i + 1 < d.length) d[i + 1] = r * Math.sin(t);
+        }
+      }
+      return (await trainer.trainStep({ x, y, d }, LR)).loss;
+    },
+    dispose: () => trainer.dispose(),
+  };
+}
+
+/**
+ * Runs one spec. `now` is the host's monotonic clock in ms; `describeTfjs` names tfjs's backend
+ * and adapter once it is selected; `onStep` reports progress.
+ */
+export async function runSpec(
+  spec: RunSpec,
+  data: BenchData,
+  now: () => number,
+  describeTfjs: () => Promise<string> = async () => `tfjs ${spec.backend}`,
+  onStep: (phase: 'warmup' | 'measure', i: number, ms: number) => void = () => {},
+): Promise<RunResult> {
+  if (data.count < spec.batch) throw new Error(`the bench data holds ${data.count} images, fewer than one batch of ${spec.batch}`);
+  const stepper = spec.impl === 'burn' ? await burnStepper(spec) : await tfjsStepper(spec, describeTfjs);
+  const batches = Math.floor(data.count / spec.batch);
+  let b = 0;
+  const losses: number[] = [];
+  const timed = async (): Promise<number> => {
+    const lo = (b % batches) * spec.batch;
+    b++;
+    const x = data.x.subarray(lo * data.pixels, (lo + spec.batch) * data.pixels);
+    const y = data.y.subarray(lo, lo + spec.batch);
+    const t0 = now();
+    const loss = await stepper.step(x, y);
+    const ms = now() - t0;
+    if (!Number.isFinite(loss)) throw new Error(`${spec.impl} ${spec.backend}: step ${b} gave a non-finite loss (${loss})`);
+    losses.push(loss);
+    return ms;
+  };
+  try {
+    const warmupMs: number[] = [];
+    for (let i = 0; i < spec.warmup; i++) {
+      warmupMs.push(await timed());
+      onStep('warmup', i, warmupMs[i]!);
+    }
+    const stepMs: number[] = [];
+    const start = now();
+    while (stepMs.length < spec.maxSteps && (stepMs.length < spec.minSteps || now() - start < spec.minSeconds * 1000)) {
+      stepMs.push(await timed());
+      onStep('measure', stepMs.length - 1, stepMs[stepMs.length - 1]!);
+    }
+    const sorted = [...stepMs].sort((a, c) => a - c);
+    const mid = sorted.length >> 1;
+    const medianMs = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    const meanMs = stepMs.reduce((s, v) => s + v, 0) / stepMs.length;
+    return {
+      spec,
+      adapter: stepper.adapter,
+      warmupMs,
+      stepMs,
+      medianMs,
+      meanMs,
+      minMs: sorted[0]!,
+      imgPerSec: (spec.batch * 1000) / medianMs,
+      firstLoss: losses[0]!,
+      lastLoss: losses[losses.length - 1]!,
+    };
+  } finally {
+    stepper.dispose();
+  }
+}

