@@ -51,7 +51,7 @@ const HELP = `usage: pnpm bench [options]
   --only LIST         comma-separated targets (default: all): ${Object.keys(TARGETS).join(', ')}
   --modes LIST        plain,vat (default: both)
   --batch N           batch size (default 128, the seed's)
-  --warmup N          unmeasured steps first (default 2)
+  --warmup N          unmeasured steps first (default 1; the first compiles shaders)
   --min-steps N       measured steps at least (default 3)
   --min-seconds S     and measure for at least S seconds (default 10)
   --max-steps N       but never more than N measured steps (default 20)
@@ -113,7 +113,7 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (values.help) return 'help';
   const base = {
     batch: positiveInt('batch', values.batch, 128),
-    warmup: positiveInt('warmup', values.warmup, 2, 0),
+    warmup: positiveInt('warmup', values.warmup, 1, 0),
     minSteps: positiveInt('min-steps', values['min-steps'], 3),
     minSeconds: positiveInt('min-seconds', values['min-seconds'], 10, 0),
     maxSteps: positiveInt('max-steps', values['max-steps'], 20),
