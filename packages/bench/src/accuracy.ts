@@ -131,8 +131,9 @@ export function section(states: RunState[], meta: { commit: string; machine: str
 
 async function writeSection(file: string, text: string): Promise<void> {
   let doc = existsSync(file) ? await fs.readFile(file, 'utf8') : '# Results\n';
-  const a = doc.indexOf(BEGIN);
-  const b = doc.indexOf(END);
+  // Any `<!-- accuracy:begin ... -->` opens the section, so a hand-written short marker works too.
+  const a = doc.indexOf('<!-- accuracy:begin');
+  const b = a >= 0 ? doc.indexOf(END, a) : -1;
   if (a >= 0 && b > a) doc = doc.slice(0, a) + text + doc.slice(b + END.length);
   else doc = `${doc.trimEnd()}\n\n## Accuracy\n\n${text}\n`;
   await writeFileAtomic(file, doc);
