@@ -5,8 +5,7 @@
 //   the tfjs reference in the same Chromium on its webgpu and webgl backends.
 // Each run is a fresh process (Node) or a fresh browser (Chromium), so its peak memory is its own.
 // Prints a markdown table and writes bench.json and bench.md (write, then rename).
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

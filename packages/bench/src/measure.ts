@@ -6,7 +6,7 @@
 // steps until both `minSteps` steps and `minSeconds` seconds are done, or `maxSteps` steps.
 // Each step is timed from the call to the moment its loss is back on the host, so queued GPU
 // work cannot hide outside the measurement.
-import { Trainer } from '@vat/core';
+import { Rng, Trainer } from '@vat/core';
 import { ReferenceTrainer, paramShapes } from '@vat/reference';
 
 export type Impl = 'burn' | 'tfjs';
@@ -69,29 +69,17 @@ interface Stepper {
   dispose(): void;
 }
 
-/** mulberry32, for the tfjs side's weights and directions (burn draws its own in the core). */
-function uniform(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Glorot-uniform weights and zero biases for the seed CNN, flat in PyTorch layouts. */
 export function initWeights(seed: number): Float32Array {
   const shapes = paramShapes({ imageSize: 28, convFilters: 32, hidden: 128, classes: 10 });
-  const rand = uniform(seed);
+  const rng = new Rng(seed); // the tfjs side's weights; burn draws its own in the core
   const parts = shapes.map((shape) => {
     const n = shape.reduce((a, b) => a * b, 1);
     const out = new Float32Array(n);
     if (shape.length === 1) return out;
     const receptive = shape.slice(2).reduce((a, b) => a * b, 1);
     const limit = Math.sqrt(6 / ((shape[0]! + shape[1]!) * receptive));
-    for (let i = 0; i < n; i++) out[i] = (rand() * 2 - 1) * limit;
+    for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * limit;
     return out;
   });
   const flat = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
@@ -115,7 +103,7 @@ async function burnStepper(spec: RunSpec): Promise<Stepper> {
 
 async function tfjsStepper(spec: RunSpec, describe: () => Promise<string>): Promise<Stepper> {
   const trainer = await ReferenceTrainer.create({ ...SEED_OPTIONS, vat: spec.vat }, initWeights(spec.seed), spec.backend);
-  const normal = uniform(spec.seed ^ 0x5bd1e995);
+  const rng = new Rng(spec.seed ^ 0x5bd1e995);
   return {
     adapter: await describe(),
     step: async (x, y) => {
@@ -125,8 +113,8 @@ async function tfjsStepper(spec: RunSpec, describe: () => Promise<string>): Prom
       if (spec.vat) {
         d = new Float32Array(x.length);
         for (let i = 0; i < d.length; i += 2) {
-          const r = Math.sqrt(-2 * Math.log(1 - normal()));
-          const t = 2 * Math.PI * normal();
+          const r = Math.sqrt(-2 * Math.log(1 - rng.next()));
+          const t = 2 * Math.PI * rng.next();
           d[i] = r * Math.cos(t);
           if (i + 1 < d.length) d[i + 1] = r * Math.sin(t);
         }
