@@ -21,8 +21,9 @@ export default defineConfig({
   },
   server: { fs: { allow: [path.resolve(here, '../..')] } },
   optimizeDeps: {
-    // Bundle tfjs before the page runs, not on discovery (which would reload the page mid-run).
-    entries: ['bench.html'],
+    // Bundle tfjs before the page runs, and never discover more at run time: a dependency found
+    // while the page runs makes vite reload it, which would kill a measurement mid-run.
+    noDiscovery: true,
     include: ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-webgpu'],
     // Served as they are, so `new URL('./pkg/vat_core_bg.wasm', import.meta.url)` in @vat/wasm
     // keeps pointing at the real file.
