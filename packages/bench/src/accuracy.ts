@@ -144,11 +144,17 @@ function train(args: string[], log: (s: string) => void): Promise<number> {
     const child = spawn(process.execPath, [CLI, 'train', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout.on('data', (d) => log(String(d)));
     child.stderr.on('data', (d) => log(String(d)));
-    child.on('error', reject);
-    child.on('close', (code, sig) => resolve(code ?? (sig ? 130 : 1)));
+    // Ctrl-C or kill reaches the CLI as SIGINT, so it writes a checkpoint; the listeners go
+    // with the child, so a long harness does not collect one pair per configuration.
     const stop = () => child.kill('SIGINT');
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    child.on('error', reject);
+    child.on('close', (code, sig) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(code ?? (sig ? 130 : 1));
+    });
   });
 }
 
