@@ -67,7 +67,8 @@ export interface CheckpointStore {
 export interface RunCallbacks {
   onStep?(p: StepProgress): void;
   onEpoch?(e: EpochStats, history: EpochStats[]): void | Promise<void>;
-  onCheckpoint?(step: number): void;
+  /** Awaited before training goes on, so what it persists is in place when the run returns. */
+  onCheckpoint?(step: number): void | Promise<void>;
 }
 
 export interface RunResult {
@@ -196,7 +197,7 @@ export async function train(
     state.seconds = now() - started;
     await io.store.save(await trainer.exportCheckpoint(state));
     lastCheckpoint = now();
-    callbacks.onCheckpoint?.(trainer.step);
+    await callbacks.onCheckpoint?.(trainer.step);
   };
 
   for (; state.epoch < o.epochs; state.epoch++, state.batch = 0, state.sums = zeroSums()) {

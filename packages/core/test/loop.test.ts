@@ -70,6 +70,32 @@ describe('training loop', () => {
     second.dispose();
   });
 
+  it('finishes what the checkpoint callback persists before an interrupted run returns', async () => {
+    // The web demo writes the run's metadata to IndexedDB in this callback and announces
+    // "paused" when the run returns; the two must not race.
+    const store = new MemoryStore();
+    const controller = new AbortController();
+    const t = await Trainer.create(options);
+    let persisted: number | undefined;
+    const r = await train(
+      t,
+      data,
+      options,
+      {
+        onStep: (p) => p.step === 2 && controller.abort(),
+        onCheckpoint: async (step) => {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          persisted = step;
+        },
+      },
+      { store, signal: controller.signal },
+    );
+    expect(r.interrupted).toBe(true);
+    expect(persisted).toBe(2);
+    expect(store.saves).toBe(1);
+    t.dispose();
+  });
+
   it('semi-supervised runs take labeled and unlabeled batches', async () => {
     const semi: RunOptions = { ...options, labeled: 20, batchSize: 10, unlabeledBatchSize: 48, entmin: true, dropout: false };
     const t = await Trainer.create(semi);

@@ -207,7 +207,10 @@ function onEvent(e: WorkerEvent): void {
       updateButtons();
       break;
     case 'checkpoint':
-      if (state.phase !== 'stopping') void refreshStoredRun();
+      if (state.phase !== 'stopping' && e.stored) {
+        state.storedRun = e.stored;
+        updateButtons();
+      }
       break;
     case 'adapter':
       state.adapter = e.description;

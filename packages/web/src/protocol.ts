@@ -80,7 +80,8 @@ export type WorkerEvent =
   | { event: 'step'; step: number; epoch: number; epochs: number; batch: number; batches: number; stats: StepStats; imagesPerSecond: number; etaSeconds: number; runningLoss: number }
   | { event: 'epoch'; stats: EpochStats; history: EpochStats[] }
   | { event: 'view'; view: ViewUpdate }
-  | { event: 'checkpoint'; step: number }
+  /** `stored` is what IndexedDB now holds (already written), absent while stopping. */
+  | { event: 'checkpoint'; step: number; stored?: StoredRun }
   | { event: 'adapter'; description: string; backend: 'cpu' | 'webgpu' }
   | { event: 'phase'; phase: RunPhase; detail?: string }
   | { event: 'error'; error: WireError; where: string };

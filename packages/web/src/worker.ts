@@ -226,12 +226,20 @@ async function run(options: RunOptions, resume: boolean, dataSource: string): Pr
           emit({ event: 'epoch', stats: e, history });
           await exclusive(refreshView);
         },
-        onCheckpoint: (step) => {
+        onCheckpoint: async (step) => {
+          // Written before the event goes out (and before a pause is announced), so the page
+          // never shows "paused" while IndexedDB still holds an older step.
+          let stored: StoredRun | undefined;
           if (!r.stopping) {
             const meta: StoredRun = { options, dataSource, step, epoch: lastProgress.epoch, savedAt: new Date().toISOString() };
-            store.saveMeta(meta).catch((err) => emit({ event: 'error', error: toWire(err), where: 'checkpoint' }));
+            try {
+              await store.saveMeta(meta);
+              stored = meta;
+            } catch (err) {
+              emit({ event: 'error', error: toWire(err), where: 'checkpoint' });
+            }
           }
-          emit({ event: 'checkpoint', step });
+          emit({ event: 'checkpoint', step, stored });
         },
       },
       { store, resume, signal: r.controller.signal },
