@@ -399,27 +399,38 @@ function startedRun(): void {
   renderCharts();
 }
 
-/** Waits for a run to end. `before` is the phase to return to if it never starts. */
+/**
+ * Waits for a run to end. `before` is the phase to return to if it never starts. The page, not the
+ * worker, sets the final phase (paused, stopped, done), and only after the result and what is left
+ * in IndexedDB are in `state`: whoever sees the phase change sees the state that goes with it.
+ */
 async function runToEnd(p: Promise<RunEnd>, before: RunPhase): Promise<void> {
   showError('train', undefined);
+  let end: RunEnd | undefined;
   try {
-    const end = await p;
-    state.lastRun = end;
-    if (end.test) {
-      state.test = end.test;
-      state.evaluation = end.test;
-      $('test-result').textContent = `Test accuracy ${(100 * end.test.accuracy).toFixed(2)}% on ${end.test.count} images (loss ${end.test.loss.toFixed(4)}), after ${end.step} steps in ${formatSeconds(end.seconds)}.`;
-      $('test-result').dataset.accuracy = String(end.test.accuracy);
-      showEvaluation(end.test, 'End of the run');
-      scheduleCharts();
-    }
+    end = await p;
   } catch (err) {
     showError('train', asWire(err));
     // Refused before training began (bad options, data that does not match the saved run, no
     // WebGPU): nothing changed, so the controls go back to where they were.
     if (state.phase === 'starting') setPhase(before);
   }
-  await refreshStoredRun();
+  try {
+    await refreshStoredRun();
+  } catch (err) {
+    showError('train', asWire(err));
+  }
+  if (!end) return;
+  state.lastRun = end;
+  if (end.test) {
+    state.test = end.test;
+    state.evaluation = end.test;
+    $('test-result').textContent = `Test accuracy ${(100 * end.test.accuracy).toFixed(2)}% on ${end.test.count} images (loss ${end.test.loss.toFixed(4)}), after ${end.step} steps in ${formatSeconds(end.seconds)}.`;
+    $('test-result').dataset.accuracy = String(end.test.accuracy);
+    showEvaluation(end.test, 'End of the run');
+    scheduleCharts();
+  }
+  setPhase(end.stopped ? 'stopped' : end.interrupted ? 'paused' : 'done');
 }
 
 buttons.start.addEventListener('click', () => {

@@ -244,18 +244,16 @@ async function run(options: RunOptions, resume: boolean, dataSource: string): Pr
       },
       { store, resume, signal: r.controller.signal },
     );
+    // The page sets the final phase from what this returns (main.ts, runToEnd).
     if (r.stopping) {
       await store.clear();
-      emit({ event: 'phase', phase: 'stopped' });
       return { interrupted: true, stopped: true, step: result.step, seconds: result.seconds };
     }
     if (result.interrupted) {
-      emit({ event: 'phase', phase: 'paused' });
       return { interrupted: true, stopped: false, step: result.step, seconds: result.seconds };
     }
     // A finished run has nothing left to resume.
     await store.clear();
-    emit({ event: 'phase', phase: 'done' });
     return { interrupted: false, stopped: false, step: result.step, seconds: result.seconds, test: evalSummary(result.test!, 'run') };
   } catch (err) {
     emit({ event: 'phase', phase: 'failed', detail: `${(err as Error).name}: ${(err as Error).message}` });
