@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
 
+import { CHROMIUM, CHROMIUM_WEBGPU_FLAGS } from '../../test/support/chromium.js';
+
 // The golden parity suite in headless Chromium (test/parity.browser.test.ts): the tfjs reference
 // and burn's WebGPU backend on the browser's navigator.gpu. Debian's chromium exposes WebGPU only
 // with --enable-unsafe-webgpu (SwiftShader without a GPU); nothing is downloaded, playwright
@@ -52,16 +54,8 @@ export default defineConfig({
       screenshotFailures: false,
       provider: playwright({
         launchOptions: {
-          executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-          args: [
-            '--enable-unsafe-webgpu',
-            '--no-sandbox',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-            '--no-first-run',
-            '--disable-quic',
-          ],
+          executablePath: CHROMIUM,
+          args: CHROMIUM_WEBGPU_FLAGS,
         },
       }),
       instances: [{ browser: 'chromium' }],

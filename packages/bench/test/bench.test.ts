@@ -1,6 +1,5 @@
 // `pnpm bench` and `pnpm accuracy`, run as a user runs them (the built dist/ files, in child
 // processes), at sizes that take a few minutes on 2 cores instead of the real figures' hour.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,20 +7,12 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { runNode } from '../../../test/support/process.js';
+
 const PKG = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 
-function node(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: PKG, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const node = (args: string[]) => runNode(args, { cwd: PKG });
 
 const TARGETS = ['burn-cpu-node', 'burn-webgpu-node', 'burn-webgpu-chromium', 'tfjs-webgpu-chromium', 'tfjs-webgl-chromium'];
 

