@@ -72,7 +72,11 @@ export function paramsFromFlat(m: ModelShape, flat: Float32Array): Params {
 
 /** Concatenates eight tensors (parameters or their gradients) into one flat array. */
 export async function flatFromParams(params: tf.Tensor[]): Promise<Float32Array> {
-  const parts = await Promise.all(params.map((p) => p.data() as Promise<Float32Array>));
+  return concatFloat32(await Promise.all(params.map((p) => p.data() as Promise<Float32Array>)));
+}
+
+/** The arrays one after another, in one new array. */
+export function concatFloat32(parts: readonly Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -1,6 +1,8 @@
 // Small test utilities: seeded data, safetensors in and out, and a port of the burn core's
 // SplitMix64 so the reference can be fed the very directions d that a burn Trainer draws.
 
+import { concatFloat32 } from '../src/model.js';
+
 /** mulberry32: seeded uniforms in [0, 1) for test data. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -92,11 +94,5 @@ export function readSafetensors(bytes: Uint8Array): Safetensors {
 /** The eight parameters of a safetensors file, concatenated in PARAM_NAMES order. */
 export function flatWeights(st: Safetensors): Float32Array {
   const parts = PARAM_NAMES.map((k) => st.tensor(k));
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatFloat32(parts);
 }

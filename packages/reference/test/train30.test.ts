@@ -12,7 +12,7 @@
 import { Trainer } from '@vat/core';
 import { describe, expect, it } from 'vitest';
 
-import { paramShapes, ReferenceTrainer, type ReferenceOptions } from '../src/index.js';
+import { concatFloat32, paramShapes, ReferenceTrainer, type ReferenceOptions } from '../src/index.js';
 
 import { flatWeights, mulberry32, readSafetensors, SplitMix64, weightsToSafetensors } from './helpers.js';
 
@@ -80,13 +80,7 @@ function glorotWeights(seed: number): Float32Array {
     const limit = Math.sqrt(6 / ((shape[1]! + shape[0]!) * field));
     return Float32Array.from({ length: n }, () => (r() * 2 - 1) * limit);
   });
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concatFloat32(parts);
 }
 
 const FIELDS = ['loss', 'ce', 'lds', 'entropy'] as const;
