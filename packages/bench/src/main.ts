@@ -201,23 +201,22 @@ async function runChromium(spec: RunSpec, page: PageServer): Promise<{ result: R
       if (p) process.stderr.write(`  ${p[1]} step ${p[2]}: ${(Number(p[3]) / 1000).toFixed(2)} s\n`);
       else if (m.type() === 'error') errors.push(t);
     });
-    const load = async () => {
+    const loadAndRun = async (): Promise<RunResult> => {
       await tab.goto(page.url);
       await tab.waitForSelector('body[data-ready="1"]', { timeout: 120_000 }).catch(() => {
         throw new Error(`the bench page did not load: ${errors.join('; ') || 'no error reported'}`);
       });
+      return tab.evaluate((s) => window.__bench.run(s), spec);
     };
-    await load();
     let result: RunResult;
     try {
-      result = await tab.evaluate((s) => window.__bench.run(s), spec);
+      result = await loadAndRun();
     } catch (err) {
       // A page reloaded under the run (vite's dev server does that when it re-optimises
       // dependencies) is measured again from the start; any other error is the run's.
       if (!/Execution context was destroyed|navigation/i.test((err as Error).message)) throw err;
       process.stderr.write('  the page reloaded during the run; measuring again\n');
-      await load();
-      result = await tab.evaluate((s) => window.__bench.run(s), spec);
+      result = await loadAndRun();
     }
     const peakBytes = peakRssTree(server.process().pid!) ?? null;
     const browserVersion = browser.version();

@@ -7,7 +7,7 @@
 // Each step is timed from the call to the moment its loss is back on the host, so queued GPU
 // work cannot hide outside the measurement.
 import { Rng, Trainer } from '@vat/core';
-import { ReferenceTrainer, paramShapes } from '@vat/reference';
+import { ReferenceTrainer, concatFloat32, paramShapes } from '@vat/reference';
 
 export type Impl = 'burn' | 'tfjs';
 
@@ -82,13 +82,7 @@ export function initWeights(seed: number): Float32Array {
     for (let i = 0; i < n; i++) out[i] = (rng.next() * 2 - 1) * limit;
     return out;
   });
-  const flat = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    flat.set(p, o);
-    o += p.length;
-  }
-  return flat;
+  return concatFloat32(parts);
 }
 
 async function burnStepper(spec: RunSpec): Promise<Stepper> {
