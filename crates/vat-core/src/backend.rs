@@ -1,15 +1,21 @@
-//! Device selection. `cpu` is burn-flex (pure Rust; single-threaded in wasm); `webgpu` is
-//! burn-wgpu pinned to the WebGPU API, brought up asynchronously as browsers require.
+//! Device selection:
+//! - `cpu`: this crate's own CPU kernels ([`crate::cpu`]), on `threads` threads where the build
+//!   has them (natively, or a wasm module built with atomics);
+//! - `burn-cpu`: burn-flex running the burn graph of the model, single-threaded; kept as a second
+//!   implementation for cross-checks and as the bench's baseline;
+//! - `webgpu`: burn-wgpu pinned to the WebGPU API, brought up asynchronously as browsers require.
 
 use core::str::FromStr;
 
-use burn::tensor::Device;
-
-use crate::error::{Result, VatError};
+use crate::{
+    cpu::par::Threads,
+    error::{Result, VatError},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     Cpu,
+    BurnCpu,
     WebGpu,
 }
 
@@ -18,9 +24,10 @@ impl FromStr for BackendKind {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "cpu" => Ok(Self::Cpu),
+            "burn-cpu" => Ok(Self::BurnCpu),
             "webgpu" => Ok(Self::WebGpu),
             other => Err(VatError::InvalidConfig(format!(
-                "unknown backend '{other}'; use 'cpu' or 'webgpu' (the TypeScript API also accepts 'auto')"
+                "unknown backend '{other}'; use 'cpu', 'burn-cpu' or 'webgpu' (the TypeScript API also accepts 'auto')"
             ))),
         }
     }
@@ -30,6 +37,7 @@ impl BackendKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Cpu => "cpu",
+            Self::BurnCpu => "burn-cpu",
             Self::WebGpu => "webgpu",
         }
     }
@@ -39,8 +47,12 @@ impl BackendKind {
 #[derive(Debug, Clone)]
 pub struct Backend {
     pub kind: BackendKind,
-    pub device: Device,
     pub adapter: String,
+    /// The CPU kernels' threads (1 on the burn backends).
+    pub threads: std::sync::Arc<Threads>,
+    /// The burn device, on the burn backends.
+    #[cfg(feature = "burn")]
+    pub device: Option<burn::tensor::Device>,
 }
 
 #[cfg(feature = "webgpu")]
@@ -106,28 +118,59 @@ mod webgpu {
 }
 
 impl Backend {
-    pub async fn start(kind: BackendKind) -> Result<Self> {
+    /// Starts `kind`. `threads` is for `cpu` (0: every core); the burn backends take only 1.
+    pub async fn start(kind: BackendKind, threads: usize) -> Result<Self> {
+        if kind != BackendKind::Cpu && threads > 1 {
+            return Err(VatError::InvalidConfig(format!(
+                "backend '{}' runs on one thread; threads must be 1, got {threads}",
+                kind.as_str()
+            )));
+        }
+        let one = || Threads::new(1).map(std::sync::Arc::new);
         match kind {
             BackendKind::Cpu => {
-                #[cfg(feature = "flex")]
+                let threads = Threads::new(threads)?;
+                let n = threads.count();
+                Ok(Self {
+                    kind,
+                    adapter: format!("vat-core CPU kernels, {n} thread{}", if n == 1 { "" } else { "s" }),
+                    threads: std::sync::Arc::new(threads),
+                    #[cfg(feature = "burn")]
+                    device: None,
+                })
+            }
+            BackendKind::BurnCpu => {
+                #[cfg(feature = "burn-cpu")]
                 {
-                    Ok(Self { kind, device: Device::flex(), adapter: "burn-flex (CPU)".into() })
+                    Ok(Self { kind, adapter: "burn-flex (CPU)".into(), threads: one()?, device: Some(burn::tensor::Device::flex()) })
                 }
-                #[cfg(not(feature = "flex"))]
-                Err(VatError::BackendUnavailable("this build has no CPU backend (feature 'flex')".into()))
+                #[cfg(not(feature = "burn-cpu"))]
+                {
+                    let _ = one;
+                    Err(VatError::BackendUnavailable("this build has no burn CPU backend (feature 'burn-cpu'); use backend 'cpu'".into()))
+                }
             }
             BackendKind::WebGpu => {
                 #[cfg(feature = "webgpu")]
                 {
                     let (device, adapter) = webgpu::start().await?;
-                    Ok(Self { kind, device, adapter })
+                    Ok(Self { kind, adapter, threads: one()?, device: Some(device) })
                 }
                 #[cfg(not(feature = "webgpu"))]
-                Err(VatError::BackendUnavailable(
-                    "this build has no WebGPU backend (feature 'webgpu'); use backend 'cpu'".into(),
-                ))
+                {
+                    let _ = one;
+                    Err(VatError::BackendUnavailable(
+                        "this build has no WebGPU backend (feature 'webgpu'); use backend 'cpu'".into(),
+                    ))
+                }
             }
         }
+    }
+
+    /// The burn device of a burn backend.
+    #[cfg(feature = "burn")]
+    pub fn burn_device(&self) -> Option<&burn::tensor::Device> {
+        self.device.as_ref()
     }
 
     /// Fails fast with a clear error once the WebGPU device has been lost.

@@ -3,16 +3,14 @@
 //! Other implementations (the tfjs reference, a reviewer's PyTorch script) call this with the
 //! same weights, inputs and direction d, and compare whole arrays.
 
-use burn::tensor::{Tensor, TensorData};
-
 use crate::{
-    backend::Backend,
+    backend::{Backend, BackendKind},
     config::TrainConfig,
+    cpu::{self, optim::HostOptim},
     error::{Result, VatError},
-    model::{DropoutMasks, Params, param_shapes},
-    optim::OptimState,
-    state::read_f32,
-    train::{Noise, forward_backward, images, one_hot},
+    params::split_params,
+    rng::Draws,
+    train::{check_images, check_labels},
 };
 
 /// Inputs of [`inspect`]. All arrays are flat, row-major, NCHW.
@@ -50,25 +48,7 @@ pub struct Inspection {
     pub updated: Vec<f32>,
 }
 
-fn split_weights(config: &TrainConfig, w: &[f32]) -> Result<Vec<Vec<f32>>> {
-    let sizes: Vec<usize> = param_shapes(&config.model).iter().map(|s| s.iter().product()).collect();
-    let total: usize = sizes.iter().sum();
-    if w.len() != total {
-        return Err(VatError::InvalidInput(format!(
-            "weights must hold {total} values (the eight parameters concatenated), got {}",
-            w.len()
-        )));
-    }
-    let mut out = Vec::with_capacity(8);
-    let mut at = 0;
-    for n in sizes {
-        out.push(w[at..at + n].to_vec());
-        at += n;
-    }
-    Ok(out)
-}
-
-fn masks(config: &TrainConfig, n: usize, flat: Option<&[f32]>, backend: &Backend) -> Result<Option<DropoutMasks>> {
+fn masks(config: &TrainConfig, n: usize, flat: Option<&[f32]>) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
     let mc = &config.model;
     if !mc.dropout {
         return Ok(None);
@@ -78,25 +58,18 @@ fn masks(config: &TrainConfig, n: usize, flat: Option<&[f32]>, backend: &Backend
     if flat.len() != nc + nd {
         return Err(VatError::InvalidInput(format!("dropout masks must hold {} values, got {}", nc + nd, flat.len())));
     }
-    let p = mc.pooled_size();
-    let device = &backend.device;
-    Ok(Some(DropoutMasks {
-        conv: Tensor::from_data(TensorData::new(flat[..nc].to_vec(), [n, mc.conv_filters, p, p]), device),
-        dense: Tensor::from_data(TensorData::new(flat[nc..].to_vec(), [n, mc.hidden]), device),
-    }))
+    Ok(Some((flat[..nc].to_vec(), flat[nc..].to_vec())))
 }
 
 pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInput<'_>) -> Result<Inspection> {
     config.validate()?;
     backend.check_alive()?;
-    let device = &backend.device;
     let mc = &config.model;
-    let params = Params::from_vecs(mc, split_weights(config, input.weights)?, device);
-    let x = images(mc, input.x, device)?;
-    let n = x.dims()[0];
-    let targets = one_hot(mc, input.y, n, device)?;
-    let x_u = input.x_u.map(|u| images(mc, u, device)).transpose()?;
-    let n_v = x_u.as_ref().map_or(n, |u| u.dims()[0]);
+    let params = split_params(mc, input.weights)?;
+    let n = check_images(mc, input.x)?;
+    check_labels(mc, input.y, n)?;
+    let n_u = input.x_u.map(|u| check_images(mc, u)).transpose()?;
+    let n_v = n_u.unwrap_or(n);
     let d = match (config.vat, input.d) {
         (false, _) => None,
         (true, None) => return Err(VatError::InvalidInput("VAT is on, so a direction d is required".into())),
@@ -108,18 +81,63 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
                     d.len()
                 )));
             }
-            Some(images(mc, d, device)?)
+            check_images(mc, d)?;
+            Some(d.to_vec())
         }
     };
-    let noise = Noise {
+    let draws = Draws {
         d,
-        masks_labeled: masks(config, n, input.masks_labeled, backend)?,
-        masks_unlabeled: match x_u {
-            Some(_) => masks(config, n_v, input.masks_unlabeled, backend)?,
+        masks_labeled: masks(config, n, input.masks_labeled)?,
+        masks_unlabeled: match n_u {
+            Some(nu) => masks(config, nu, input.masks_unlabeled)?,
             None => None,
         },
     };
-    let out = forward_backward(config, &params, x, targets, x_u, &noise);
+    let flat = |v: &[Vec<f32>]| v.concat();
+    match backend.kind {
+        BackendKind::Cpu => {
+            let out = cpu::step::forward_backward(config, &params, input.x, input.y, input.x_u, &draws, &backend.threads);
+            let mut updated = params.clone();
+            HostOptim::zeros_like(config.optimizer, &params).step(config, input.lr, &mut updated, &out.grads);
+            Ok(Inspection {
+                logits: out.logits,
+                loss: out.loss,
+                ce: out.ce,
+                lds: out.lds,
+                entropy: out.entropy,
+                r_adv: out.r_adv.unwrap_or_default(),
+                grads: flat(&out.grads),
+                updated: flat(&updated),
+            })
+        }
+        #[cfg(feature = "burn")]
+        _ => inspect_graph(config, backend, &params, &input, &draws, n, n_u).await,
+        #[cfg(not(feature = "burn"))]
+        _ => unreachable!("this build starts only the CPU backend"),
+    }
+}
+
+#[cfg(feature = "burn")]
+async fn inspect_graph(
+    config: &TrainConfig,
+    backend: &Backend,
+    params: &crate::params::HostParams,
+    input: &InspectInput<'_>,
+    draws: &Draws,
+    n: usize,
+    n_u: Option<usize>,
+) -> Result<Inspection> {
+    use burn::tensor::Tensor;
+
+    use crate::{graph, model::Params, optim::OptimState, state::read_f32};
+    let device = backend.burn_device().expect("a burn backend has a device");
+    let mc = &config.model;
+    let params = Params::from_vecs(mc, params.clone().into(), device);
+    let x = graph::images(mc, input.x, device)?;
+    let targets = graph::one_hot(mc, input.y, n, device)?;
+    let x_u = input.x_u.map(|u| graph::images(mc, u, device)).transpose()?;
+    let noise = graph::Noise::upload(mc, draws, n, n_u, device);
+    let out = graph::forward_backward(config, &params, x, targets, x_u, &noise);
 
     let mut grads = Vec::new();
     for g in out.grads.iter() {

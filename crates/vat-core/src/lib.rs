@@ -1,11 +1,18 @@
 //! Virtual Adversarial Training (Miyato et al., arXiv 1507.00677 and 1704.03976) for the seed
-//! MNIST CNN, on burn, with a thin wasm-bindgen surface.
+//! MNIST CNN, with a thin wasm-bindgen surface (and a napi one in `crates/vat-node`).
 //!
-//! Where things live:
-//! - [`model`]: the CNN and its parameters (pure burn, no training logic);
-//! - [`vat`]: the LDS term, r_adv by power iteration, and the entropy term;
-//! - [`optim`]: Adam and Adadelta with explicit, serialisable state;
-//! - [`train`]: one training step and evaluation, tying the above together;
+//! The model and its training step exist twice, held to each other by the tests:
+//! - [`cpu`]: this crate's CPU kernels (gemm plus per-image layout work, threads where the
+//!   build has them), the `cpu` backend;
+//! - the burn graph, for the `webgpu` and `burn-cpu` backends (feature `burn`):
+//!   - [`model`]: the CNN and its parameters (pure burn, no training logic);
+//!   - [`vat`]: the LDS term, r_adv by power iteration, and the entropy term;
+//!   - [`optim`]: Adam and Adadelta with explicit, serialisable state;
+//!   - [`graph`]: one step's loss and gradients through autodiff.
+//!
+//! Shared by both:
+//! - [`params`]: the eight parameters' names, shapes and initialisation;
+//! - [`train`]: the trainer (one training step and evaluation) over either;
 //! - [`state`]: weights and checkpoints in safetensors;
 //! - [`inspect`]: every intermediate of one step, for parity checks against other implementations;
 //! - [`rng`]: the seeded generator behind init, dropout and the random direction d;
@@ -15,13 +22,20 @@
 
 pub mod backend;
 pub mod config;
+pub mod cpu;
 pub mod error;
+#[cfg(feature = "burn")]
+pub mod graph;
 pub mod inspect;
+#[cfg(feature = "burn")]
 pub mod model;
+#[cfg(feature = "burn")]
 pub mod optim;
+pub mod params;
 pub mod rng;
 pub mod state;
 pub mod train;
+#[cfg(feature = "burn")]
 pub mod vat;
 pub mod web;
 

@@ -10,21 +10,9 @@ use burn::tensor::{
     ops::{ConvOptions, MaxPoolOptions},
 };
 
-use crate::{config::ModelConfig, rng::Rng};
+use crate::{config::ModelConfig, params::init_params, rng::Rng};
 
-/// Parameter names, in the order every list in this crate uses. The layouts are PyTorch's, so
-/// that the safetensors file loads into `torch.nn` directly:
-/// conv weights `[out, in, 3, 3]`, dense weights `[out, in]`, biases `[out]`.
-pub const PARAM_NAMES: [&str; 8] = [
-    "conv1.weight",
-    "conv1.bias",
-    "conv2.weight",
-    "conv2.bias",
-    "fc1.weight",
-    "fc1.bias",
-    "fc2.weight",
-    "fc2.bias",
-];
+pub use crate::params::{PARAM_NAMES, param_shapes};
 
 /// The model's parameters. Dense weights are stored `[out, in]` like conv weights (and
 /// PyTorch), and transposed inside [`Params::forward`].
@@ -51,55 +39,20 @@ pub struct DropoutMasks {
 }
 
 impl DropoutMasks {
-    /// Draws masks for `batch` inputs, or `None` when the model has no dropout.
-    pub fn draw(config: &ModelConfig, batch: usize, rng: &mut Rng, device: &Device) -> Option<Self> {
-        if !config.dropout {
-            return None;
-        }
+    /// Uploads masks drawn on the host ([`crate::rng::Draws`]) for `batch` inputs.
+    pub fn upload(config: &ModelConfig, batch: usize, masks: &(Vec<f32>, Vec<f32>), device: &Device) -> Self {
         let p = config.pooled_size();
-        let conv = rng.dropout_mask(batch * config.flat_features(), config.dropout_conv);
-        let dense = rng.dropout_mask(batch * config.hidden, config.dropout_dense);
-        Some(Self {
-            conv: Tensor::from_data(TensorData::new(conv, [batch, config.conv_filters, p, p]), device),
-            dense: Tensor::from_data(TensorData::new(dense, [batch, config.hidden]), device),
-        })
+        Self {
+            conv: Tensor::from_data(TensorData::new(masks.0.clone(), [batch, config.conv_filters, p, p]), device),
+            dense: Tensor::from_data(TensorData::new(masks.1.clone(), [batch, config.hidden]), device),
+        }
     }
 }
 
-/// Shapes of the eight parameters, in [`PARAM_NAMES`] order.
-pub fn param_shapes(c: &ModelConfig) -> [Vec<usize>; 8] {
-    let f = c.conv_filters;
-    [
-        vec![f, 1, 3, 3],
-        vec![f],
-        vec![f, f, 3, 3],
-        vec![f],
-        vec![c.hidden, c.flat_features()],
-        vec![c.hidden],
-        vec![c.classes, c.hidden],
-        vec![c.classes],
-    ]
-}
-
 impl Params {
-    /// Glorot-uniform kernels and zero biases, as Keras initialises the seed model.
+    /// Glorot-uniform kernels and zero biases ([`init_params`]).
     pub fn init(config: &ModelConfig, rng: &mut Rng, device: &Device) -> Self {
-        let shapes = param_shapes(config);
-        let values: Vec<Vec<f32>> = shapes
-            .iter()
-            .map(|shape| {
-                let n: usize = shape.iter().product();
-                match shape.len() {
-                    1 => vec![0.0; n],
-                    // Receptive field 3x3 for conv kernels (fan = channels * 9), 1 for dense.
-                    _ => {
-                        let field: usize = shape[2..].iter().product();
-                        rng.glorot_uniform(n, shape[1] * field, shape[0] * field)
-                    }
-                }
-            })
-            .collect();
-        Self::from_vecs(config, values, device)
+        Self::from_vecs(config, init_params(config, rng).into(), device)
     }
 
     /// Builds parameters from host vectors in [`PARAM_NAMES`] order (shapes from `config`).

@@ -71,6 +71,34 @@ impl Rng {
     }
 }
 
+/// The random draws of one step, on the host: dropout masks for the labeled and the unlabeled
+/// batch (each the conv mask `[n, filters, p, p]` and the dense mask `[n, hidden]`, scaled by
+/// 1/keep), and the power iteration's starting direction d, shaped like the VAT batch.
+/// Drawn in that order from the trainer's [`Rng`], or injected by the parity tests.
+#[derive(Debug, Clone, Default)]
+pub struct Draws {
+    pub d: Option<Vec<f32>>,
+    pub masks_labeled: Option<(Vec<f32>, Vec<f32>)>,
+    pub masks_unlabeled: Option<(Vec<f32>, Vec<f32>)>,
+}
+
+impl Draws {
+    pub fn draw(config: &crate::config::TrainConfig, rng: &mut Rng, n_labeled: usize, n_unlabeled: Option<usize>) -> Self {
+        let mc = &config.model;
+        let mut masks = |n: usize| {
+            mc.dropout.then(|| {
+                let conv = rng.dropout_mask(n * mc.flat_features(), mc.dropout_conv);
+                let dense = rng.dropout_mask(n * mc.hidden, mc.dropout_dense);
+                (conv, dense)
+            })
+        };
+        let masks_labeled = masks(n_labeled);
+        let masks_unlabeled = n_unlabeled.and_then(&mut masks);
+        let d = config.vat.then(|| rng.normals(n_unlabeled.unwrap_or(n_labeled) * mc.pixels()));
+        Self { d, masks_labeled, masks_unlabeled }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,20 +8,20 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::{
     config::{ModelConfig, OptimizerKind, TrainConfig},
+    cpu::optim::HostOptim,
     error::{Result, VatError},
-    model::{PARAM_NAMES, Params, param_shapes},
-    optim::OptimState,
+    params::{HostParams, PARAM_NAMES, param_shapes},
 };
 
 pub const FORMAT_VERSION: &str = "1";
 
 /// Reads a flat tensor to the host (asynchronously, as WebGPU requires).
-pub async fn read_f32(t: Tensor<1>) -> Result<Vec<f32>> {
+#[cfg(feature = "burn")]
+pub async fn read_f32(t: burn::tensor::Tensor<1>) -> Result<Vec<f32>> {
     let data = t
         .into_data_async()
         .await
@@ -78,37 +78,33 @@ fn base_metadata(model: &ModelConfig) -> HashMap<String, String> {
     ])
 }
 
-async fn named_params(params: &Params, prefix: &str, model: &ModelConfig) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+fn named(params: &HostParams, prefix: &str, model: &ModelConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     let shapes = param_shapes(model);
-    let mut out = Vec::with_capacity(8);
-    for (i, t) in params.flat().into_iter().enumerate() {
-        out.push((format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), read_f32(t).await?));
-    }
-    Ok(out)
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), v.clone()))
+        .collect()
 }
 
 /// The model's weights as a safetensors file.
-pub async fn export_weights(params: &Params, model: &ModelConfig) -> Result<Vec<u8>> {
-    serialize(named_params(params, "", model).await?, base_metadata(model))
+pub fn export_weights(params: &HostParams, model: &ModelConfig) -> Result<Vec<u8>> {
+    serialize(named(params, "", model), base_metadata(model))
 }
 
 /// Model, optimiser buffers, step count and RNG state, plus `loop_state`: an opaque string
 /// (JSON from the TypeScript loop: epoch, batch, metrics) kept in the same file so that one
 /// rename makes the whole checkpoint visible at once.
-pub async fn export_checkpoint(
-    params: &Params,
-    opt: &OptimState,
+pub fn export_checkpoint(
+    params: &HostParams,
+    opt: &HostOptim,
     rng_state: u64,
     config: &TrainConfig,
     loop_state: &str,
 ) -> Result<Vec<u8>> {
-    let mut tensors = named_params(params, "", &config.model).await?;
-    let shapes = param_shapes(&config.model);
-    for (prefix, buffers) in [("optim.first.", &opt.first), ("optim.second.", &opt.second)] {
-        for (i, t) in buffers.iter().enumerate() {
-            tensors.push((format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), read_f32(t.clone()).await?));
-        }
-    }
+    let mut tensors = named(params, "", &config.model);
+    tensors.extend(named(&opt.first, "optim.first.", &config.model));
+    tensors.extend(named(&opt.second, "optim.second.", &config.model));
     let mut meta = base_metadata(&config.model);
     meta.insert("optimizer".into(), serde_json::to_string(&opt.kind).expect("serialises"));
     meta.insert("optimizer_step".into(), opt.t.to_string());
@@ -150,30 +146,31 @@ fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f
     Ok(values)
 }
 
-fn read_params(st: &SafeTensors<'_>, prefix: &str, model: &ModelConfig) -> Result<Vec<Vec<f32>>> {
-    param_shapes(model)
+fn read_params(st: &SafeTensors<'_>, prefix: &str, model: &ModelConfig) -> Result<HostParams> {
+    let v = param_shapes(model)
         .iter()
         .zip(PARAM_NAMES)
         .map(|(shape, name)| tensor_f32(st, &format!("{prefix}{name}"), shape))
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    Ok(v.try_into().expect("eight parameters"))
 }
 
 /// Reads weights for `model` from a weights file or a checkpoint.
-pub fn import_weights(bytes: &[u8], model: &ModelConfig, device: &Device) -> Result<Params> {
+pub fn import_weights(bytes: &[u8], model: &ModelConfig) -> Result<HostParams> {
     let st = parse(bytes)?;
-    Ok(Params::from_vecs(model, read_params(&st, "", model)?, device))
+    read_params(&st, "", model)
 }
 
 /// What a checkpoint restores besides the config.
 pub struct Checkpoint {
-    pub params: Params,
-    pub opt: OptimState,
+    pub params: HostParams,
+    pub opt: HostOptim,
     pub rng_state: u64,
     pub loop_state: String,
 }
 
 /// Reads a checkpoint written by [`export_checkpoint`] for the same config.
-pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig, device: &Device) -> Result<Checkpoint> {
+pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig) -> Result<Checkpoint> {
     let st = parse(bytes)?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
     let meta = header
@@ -197,21 +194,11 @@ pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig, device: &Device) ->
     let number = |k: &str| -> Result<u64> {
         get(k)?.parse().map_err(|e| VatError::WeightsFormat(format!("checkpoint {k}: {e}")))
     };
-    let params = Params::from_vecs(&config.model, read_params(&st, "", &config.model)?, device);
-    let to_flat = |vs: Vec<Vec<f32>>| -> [Tensor<1>; 8] {
-        let v: Vec<Tensor<1>> = vs
-            .into_iter()
-            .map(|v| {
-                let n = v.len();
-                Tensor::from_data(TensorData::new(v, [n]), device)
-            })
-            .collect();
-        v.try_into().expect("eight buffers")
-    };
-    let opt = OptimState {
+    let params = read_params(&st, "", &config.model)?;
+    let opt = HostOptim {
         kind,
-        first: to_flat(read_params(&st, "optim.first.", &config.model)?),
-        second: to_flat(read_params(&st, "optim.second.", &config.model)?),
+        first: read_params(&st, "optim.first.", &config.model)?,
+        second: read_params(&st, "optim.second.", &config.model)?,
         t: number("optimizer_step")?,
     };
     Ok(Checkpoint { params, opt, rng_state: number("rng_state")?, loop_state: meta.get("loop_state").cloned().unwrap_or_default() })

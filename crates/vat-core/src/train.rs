@@ -1,16 +1,14 @@
-//! One training step (CE + alpha * LDS [+ entropy]) and evaluation.
-
-use burn::tensor::{Device, Tensor, TensorData};
+//! The trainer: one training step (CE + alpha * LDS [+ entropy]) and evaluation, on whichever
+//! backend it was started with. The CPU backend runs [`crate::cpu`]'s kernels on host arrays;
+//! the burn backends run the autodiff graph in [`crate::graph`].
 
 use crate::{
-    backend::Backend,
+    backend::{Backend, BackendKind},
     config::{ModelConfig, TrainConfig},
+    cpu::{self, optim::HostOptim},
     error::{Result, VatError},
-    model::{DropoutMasks, Params},
-    optim::OptimState,
-    rng::Rng,
-    state::read_f32,
-    vat,
+    params::{HostParams, init_params},
+    rng::{Draws, Rng},
 };
 
 /// What one step reports. `lds` and `entropy` are 0 when their terms are off.
@@ -37,29 +35,8 @@ pub struct EvalStats {
     pub confusion: Vec<u32>,
 }
 
-/// The random draws of one step. Drawn from the trainer's [`Rng`] in training; injected by
-/// [`crate::inspect`] so that other implementations can be fed the same numbers.
-pub struct Noise {
-    /// Initial direction of the power iteration, `[vat_batch, 1, h, w]` (need not be unit).
-    pub d: Option<Tensor<4>>,
-    pub masks_labeled: Option<DropoutMasks>,
-    pub masks_unlabeled: Option<DropoutMasks>,
-}
-
-/// Every quantity of one forward/backward, before the optimiser runs.
-pub struct StepOutputs {
-    pub loss: Tensor<1>,
-    pub ce: Tensor<1>,
-    pub lds: Tensor<1>,
-    pub entropy: Tensor<1>,
-    pub logits: Tensor<2>,
-    pub r_adv: Option<Tensor<4>>,
-    /// Gradients of the loss with respect to the parameters, flat, in `PARAM_NAMES` order.
-    pub grads: [Tensor<1>; 8],
-}
-
-/// Validates and uploads images given as a flat `[n * h * w]` array of pixel values in [0, 1].
-pub fn images(model: &ModelConfig, x: &[f32], device: &Device) -> Result<Tensor<4>> {
+/// Checks a flat `[n * h * w]` array of pixel values and returns n.
+pub fn check_images(model: &ModelConfig, x: &[f32]) -> Result<usize> {
     let px = model.pixels();
     if x.is_empty() || x.len() % px != 0 {
         return Err(VatError::InvalidInput(format!(
@@ -72,97 +49,19 @@ pub fn images(model: &ModelConfig, x: &[f32], device: &Device) -> Result<Tensor<
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
         return Err(VatError::InvalidInput(format!("image value {i} is not finite ({})", x[i])));
     }
-    let n = x.len() / px;
-    Ok(Tensor::from_data(TensorData::new(x.to_vec(), [n, 1, model.image_size, model.image_size]), device))
+    Ok(x.len() / px)
 }
 
-/// Validates labels against the image count and builds one-hot targets.
-pub fn one_hot(model: &ModelConfig, y: &[u32], n: usize, device: &Device) -> Result<Tensor<2>> {
+/// Checks labels against the image count and the number of classes.
+pub fn check_labels(model: &ModelConfig, y: &[u32], n: usize) -> Result<()> {
     if y.len() != n {
         return Err(VatError::InvalidInput(format!("{} labels for {n} images; they must match", y.len())));
     }
     let k = model.classes;
-    let mut v = vec![0f32; n * k];
-    for (i, &label) in y.iter().enumerate() {
-        if label as usize >= k {
-            return Err(VatError::InvalidInput(format!("label {label} at index {i} is outside 0..{k}")));
-        }
-        v[i * k + label as usize] = 1.0;
+    if let Some((i, l)) = y.iter().enumerate().find(|(_, l)| **l as usize >= k) {
+        return Err(VatError::InvalidInput(format!("label {l} at index {i} is outside 0..{k}")));
     }
-    Ok(Tensor::from_data(TensorData::new(v, [n, k]), device))
-}
-
-/// The loss of one step and its gradients (Miyato et al. 2018, eq. 9: CE + alpha * LDS).
-///
-/// Supervised (`x_u` = None): the VAT term uses the labeled batch, as in the seed, and reuses
-/// its clean forward pass. Semi-supervised: CE on the labeled batch, VAT (and EntMin) on `x_u`.
-pub fn forward_backward(
-    config: &TrainConfig,
-    params: &Params,
-    x: Tensor<4>,
-    targets: Tensor<2>,
-    x_u: Option<Tensor<4>>,
-    noise: &Noise,
-) -> StepOutputs {
-    let mc = &config.model;
-    let leaves = params.flat().map(|t| t.without_autodiff().autodiff().require_grad());
-    let tracked = Params::from_flat(mc, leaves.clone());
-    let constant = params.constant(mc);
-
-    let logits = tracked.forward(x.clone(), noise.masks_labeled.as_ref());
-    let ce = vat::cross_entropy(logits.clone(), targets);
-    let mut loss = ce.clone();
-
-    let (x_v, masks_v, tracked_v) = match x_u {
-        None => (x, noise.masks_labeled.as_ref(), Some(logits.clone())),
-        Some(x_u) => {
-            let masks = noise.masks_unlabeled.as_ref();
-            // EntMin needs the gradient of the clean prediction; VAT alone does not.
-            let tracked_v = config.entmin.then(|| tracked.forward(x_u.clone(), masks));
-            (x_u, masks, tracked_v)
-        }
-    };
-
-    let zero = || Tensor::<1>::zeros([1], &x_v.device());
-    let needs_clean = config.vat || config.entmin;
-    let mut lds = zero();
-    let mut entropy = zero();
-    let mut r_adv = None;
-    if needs_clean {
-        // The stop-gradient on p(y|x) (the paper's constant theta-hat).
-        let clean = match &tracked_v {
-            Some(l) => l.clone().without_autodiff(),
-            None => constant.forward(x_v.clone(), masks_v),
-        };
-        if config.vat {
-            let d = noise.d.clone().expect("a VAT step needs a direction d");
-            let r = vat::r_adv(&constant, x_v.clone(), clean.clone(), d, config, masks_v);
-            let adv_logits = tracked.forward(x_v.clone() + r.clone(), masks_v);
-            lds = vat::kl_with_logits(clean, adv_logits);
-            loss = loss + lds.clone() * config.alpha;
-            r_adv = Some(r);
-        }
-        if config.entmin {
-            let l = tracked_v.expect("entmin computes the tracked clean logits");
-            entropy = vat::entropy_with_logits(l);
-            loss = loss + entropy.clone();
-        }
-    }
-
-    let g = loss.backward();
-    let grads = leaves.map(|leaf| {
-        leaf.grad(&g)
-            .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
-    });
-    StepOutputs {
-        loss: loss.without_autodiff(),
-        ce: ce.without_autodiff(),
-        lds: lds.without_autodiff(),
-        entropy: entropy.without_autodiff(),
-        logits: logits.without_autodiff(),
-        r_adv,
-        grads,
-    }
+    Ok(())
 }
 
 /// Argmax per row of a row-major `[n, k]` array.
@@ -178,40 +77,110 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Owns the device, the parameters, the optimiser and the RNG.
+/// Parameters and optimiser state, where the backend keeps them.
+enum Weights {
+    /// Host arrays, for the CPU kernels.
+    Host { params: HostParams, opt: HostOptim },
+    /// Tensors on a burn device.
+    #[cfg(feature = "burn")]
+    Burn { params: crate::model::Params, opt: crate::optim::OptimState },
+}
+
+/// Owns the backend, the parameters, the optimiser and the RNG.
 pub struct Trainer {
     pub config: TrainConfig,
     pub backend: Backend,
-    pub params: Params,
-    pub opt: OptimState,
     pub rng: Rng,
+    weights: Weights,
 }
 
 impl Trainer {
     pub fn new(config: TrainConfig, backend: Backend) -> Result<Self> {
         config.validate()?;
         let mut rng = Rng::new(config.seed);
-        let params = Params::init(&config.model, &mut rng, &backend.device);
-        let opt = OptimState::zeros_like(config.optimizer, &params.flat());
-        Ok(Self { config, backend, params, opt, rng })
+        let params = init_params(&config.model, &mut rng);
+        let opt = HostOptim::zeros_like(config.optimizer, &params);
+        let mut t = Self { config, backend, rng, weights: Weights::Host { params: params.clone(), opt: opt.clone() } };
+        t.restore(params, Some(opt));
+        Ok(t)
     }
 
-    pub fn device(&self) -> &Device {
-        &self.backend.device
+    /// Optimiser steps taken so far.
+    pub fn step(&self) -> u64 {
+        match &self.weights {
+            Weights::Host { opt, .. } => opt.t,
+            #[cfg(feature = "burn")]
+            Weights::Burn { opt, .. } => opt.t,
+        }
     }
 
-    /// Draws this step's dropout masks and direction d from the trainer's RNG.
-    fn draw_noise(&mut self, n_labeled: usize, n_unlabeled: Option<usize>) -> Noise {
-        let mc = self.config.model.clone();
-        let device = self.backend.device.clone();
-        let masks_labeled = DropoutMasks::draw(&mc, n_labeled, &mut self.rng, &device);
-        let masks_unlabeled = n_unlabeled.and_then(|n| DropoutMasks::draw(&mc, n, &mut self.rng, &device));
-        let d = self.config.vat.then(|| {
-            let n = n_unlabeled.unwrap_or(n_labeled);
-            let s = mc.image_size;
-            Tensor::from_data(TensorData::new(self.rng.normals(n * mc.pixels()), [n, 1, s, s]), &device)
-        });
-        Noise { d, masks_labeled, masks_unlabeled }
+    #[cfg(feature = "burn")]
+    fn device(&self) -> &burn::tensor::Device {
+        self.backend.burn_device().expect("a burn backend has a device")
+    }
+
+    /// The parameters and optimiser state as host arrays (read back from the device if needed).
+    pub async fn snapshot(&self) -> Result<(HostParams, HostOptim)> {
+        match &self.weights {
+            Weights::Host { params, opt } => Ok((params.clone(), opt.clone())),
+            #[cfg(feature = "burn")]
+            Weights::Burn { params, opt } => {
+                use crate::state::read_f32;
+                let mut host = Vec::with_capacity(8);
+                for t in params.flat() {
+                    host.push(read_f32(t).await?);
+                }
+                let (mut first, mut second) = (Vec::with_capacity(8), Vec::with_capacity(8));
+                for (a, b) in opt.first.iter().zip(&opt.second) {
+                    first.push(read_f32(a.clone()).await?);
+                    second.push(read_f32(b.clone()).await?);
+                }
+                let eight = |v: Vec<Vec<f32>>| -> HostParams { v.try_into().expect("eight arrays") };
+                Ok((eight(host), HostOptim { kind: opt.kind, first: eight(first), second: eight(second), t: opt.t }))
+            }
+        }
+    }
+
+    /// The parameters as host arrays.
+    pub async fn params(&self) -> Result<HostParams> {
+        match &self.weights {
+            Weights::Host { params, .. } => Ok(params.clone()),
+            #[cfg(feature = "burn")]
+            Weights::Burn { .. } => Ok(self.snapshot().await?.0),
+        }
+    }
+
+    /// Replaces the parameters, and the optimiser state when given (else it is kept).
+    pub fn restore(&mut self, params: HostParams, opt: Option<HostOptim>) {
+        match self.backend.kind {
+            BackendKind::Cpu => {
+                let opt = match (opt, &self.weights) {
+                    (Some(o), _) => o,
+                    (None, Weights::Host { opt, .. }) => opt.clone(),
+                    #[cfg(feature = "burn")]
+                    (None, Weights::Burn { .. }) => unreachable!("a CPU trainer keeps host weights"),
+                };
+                self.weights = Weights::Host { params, opt };
+            }
+            #[cfg(feature = "burn")]
+            BackendKind::BurnCpu | BackendKind::WebGpu => {
+                use crate::{model::Params, optim::OptimState};
+                let mc = self.config.model.clone();
+                let device = self.device().clone();
+                let up = |v: HostParams| Params::from_vecs(&mc, v.into(), &device).flat();
+                let opt = match (opt, &self.weights) {
+                    (Some(o), _) => OptimState { kind: o.kind, first: up(o.first), second: up(o.second), t: o.t },
+                    (None, Weights::Burn { opt, .. }) => opt.clone(),
+                    (None, Weights::Host { opt, .. }) => {
+                        let o = opt.clone();
+                        OptimState { kind: o.kind, first: up(o.first), second: up(o.second), t: o.t }
+                    }
+                };
+                self.weights = Weights::Burn { params: Params::from_vecs(&mc, params.into(), &device), opt };
+            }
+            #[cfg(not(feature = "burn"))]
+            _ => unreachable!("this build starts only the CPU backend"),
+        }
     }
 
     /// One optimiser step on a labeled batch (and, semi-supervised, an unlabeled batch).
@@ -224,40 +193,49 @@ impl Trainer {
             return Err(VatError::InvalidConfig(format!("learning rate must be positive, got {lr}")));
         }
         let mc = self.config.model.clone();
-        let device = self.backend.device.clone();
-        let xt = images(&mc, x, &device)?;
-        let n = xt.dims()[0];
-        let targets = one_hot(&mc, y, n, &device)?;
-        let xu = x_u.map(|u| images(&mc, u, &device)).transpose()?;
-        let noise = self.draw_noise(n, xu.as_ref().map(|t| t.dims()[0]));
+        let n = check_images(&mc, x)?;
+        check_labels(&mc, y, n)?;
+        let n_u = x_u.map(|u| check_images(&mc, u)).transpose()?;
+        let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
+        let step = self.step() + 1;
+        let check = |scalars: [f32; 4]| match scalars.iter().find(|v| !v.is_finite()) {
+            Some(bad) => Err(VatError::NonFiniteLoss(bad.to_string(), step)),
+            None => Ok(scalars),
+        };
+        let (scalars, logits) = match &mut self.weights {
+            Weights::Host { params, opt } => {
+                let out = cpu::step::forward_backward(&self.config, params, x, y, x_u, &draws, &self.backend.threads);
+                let scalars = check([out.loss, out.ce, out.lds, out.entropy])?;
+                opt.step(&self.config, lr, params, &out.grads);
+                (scalars, out.logits)
+            }
+            #[cfg(feature = "burn")]
+            Weights::Burn { params, opt } => {
+                use burn::tensor::Tensor;
 
-        let out = forward_backward(&self.config, &self.params, xt, targets, xu, &noise);
-        // One read-back per step: the four scalars and the labeled logits.
-        let packed = Tensor::cat(
-            vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
-            0,
-        );
-        let host = read_f32(packed).await?;
-        let (scalars, logits) = host.split_at(4);
-        if let Some(bad) = scalars.iter().find(|v| !v.is_finite()) {
-            return Err(VatError::NonFiniteLoss(bad.to_string(), self.opt.t + 1));
-        }
-        let correct = argmax_rows(logits, mc.classes)
+                use crate::{graph, model::Params, state::read_f32};
+                let device = self.backend.burn_device().expect("a burn backend has a device").clone();
+                let xt = graph::images(&mc, x, &device)?;
+                let targets = graph::one_hot(&mc, y, n, &device)?;
+                let xu = x_u.map(|u| graph::images(&mc, u, &device)).transpose()?;
+                let noise = graph::Noise::upload(&mc, &draws, n, n_u, &device);
+                let out = graph::forward_backward(&self.config, params, xt, targets, xu, &noise);
+                // One read-back per step: the four scalars and the labeled logits.
+                let packed = Tensor::cat(vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)], 0);
+                let host = read_f32(packed).await?;
+                let (s, logits) = host.split_at(4);
+                let scalars = check([s[0], s[1], s[2], s[3]])?;
+                let new = opt.step(&self.config, lr, params.flat(), out.grads);
+                *params = Params::from_flat(&mc, new);
+                (scalars, logits.to_vec())
+            }
+        };
+        let correct = argmax_rows(&logits, mc.classes)
             .iter()
             .zip(y)
             .filter(|(p, t)| **p == **t as usize)
             .count() as u32;
-
-        let new = self.opt.step(&self.config, lr, self.params.flat(), out.grads);
-        self.params = Params::from_flat(&mc, new);
-        Ok(StepStats {
-            loss: scalars[0],
-            ce: scalars[1],
-            lds: scalars[2],
-            entropy: scalars[3],
-            correct,
-            batch: n as u32,
-        })
+        Ok(StepStats { loss: scalars[0], ce: scalars[1], lds: scalars[2], entropy: scalars[3], correct, batch: n as u32 })
     }
 
     /// Logits for `x` without dropout, in batches of `batch_size`.
@@ -265,12 +243,22 @@ impl Trainer {
         self.backend.check_alive()?;
         let mc = &self.config.model;
         let px = mc.pixels();
-        images(mc, x, &self.backend.device)?; // validates the whole array once
+        check_images(mc, x)?;
         let mut out = Vec::with_capacity(x.len() / px * mc.classes);
-        for chunk in x.chunks(batch_size.max(1) * px) {
-            let xt = images(mc, chunk, &self.backend.device)?;
-            let logits = self.params.forward(xt, None);
-            out.extend(read_f32(logits.flatten::<1>(0, 1)).await?);
+        match &self.weights {
+            Weights::Host { params, .. } => {
+                let w = cpu::model::Weights::prepare(mc, params);
+                for chunk in x.chunks(batch_size.max(1) * px) {
+                    out.extend(cpu::model::logits(mc, &w, chunk, &self.backend.threads));
+                }
+            }
+            #[cfg(feature = "burn")]
+            Weights::Burn { params, .. } => {
+                for chunk in x.chunks(batch_size.max(1) * px) {
+                    let xt = crate::graph::images(mc, chunk, self.device())?;
+                    out.extend(crate::state::read_f32(params.forward(xt, None).flatten::<1>(0, 1)).await?);
+                }
+            }
         }
         Ok(out)
     }
@@ -278,13 +266,8 @@ impl Trainer {
     /// Mean cross-entropy, accuracy and confusion matrix on a labeled set.
     pub async fn evaluate(&self, x: &[f32], y: &[u32], batch_size: usize) -> Result<EvalStats> {
         let k = self.config.model.classes;
-        let n = x.len() / self.config.model.pixels().max(1);
-        if y.len() != n {
-            return Err(VatError::InvalidInput(format!("{} labels for {n} images; they must match", y.len())));
-        }
-        if let Some((i, l)) = y.iter().enumerate().find(|(_, l)| **l as usize >= k) {
-            return Err(VatError::InvalidInput(format!("label {l} at index {i} is outside 0..{k}")));
-        }
+        let n = check_images(&self.config.model, x)?;
+        check_labels(&self.config.model, y, n)?;
         let logits = self.logits(x, batch_size).await?;
         let mut confusion = vec![0u32; k * k];
         let mut loss = 0f64;

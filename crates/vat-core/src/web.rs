@@ -33,14 +33,21 @@ pub struct VatTrainer {
     inner: Trainer,
 }
 
-/// Starts `backend` ("cpu" or "webgpu") and initialises the model from `config_json`
-/// (a JSON `TrainConfig`; omitted keys take the seed's defaults).
+/// Starts `backend` ("cpu", "burn-cpu" or "webgpu") on `threads` threads (0: every core; only
+/// `cpu` takes more than 1) and initialises the model from `config_json` (a JSON
+/// `TrainConfig`; omitted keys take the seed's defaults).
 #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = createTrainer))]
-pub async fn create_trainer(backend: String, config_json: String) -> Result<VatTrainer> {
+pub async fn create_trainer(backend: String, config_json: String, threads: u32) -> Result<VatTrainer> {
     let kind: BackendKind = backend.parse()?;
     let config = TrainConfig::from_json(&config_json)?;
-    let backend = Backend::start(kind).await?;
+    let backend = Backend::start(kind, threads as usize).await?;
     Ok(VatTrainer { inner: Trainer::new(config, backend)? })
+}
+
+/// How many threads this build's CPU backend can use (1 without threads).
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = availableThreads))]
+pub fn available_threads() -> u32 {
+    crate::cpu::par::Threads::available() as u32
 }
 
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
@@ -49,6 +56,12 @@ impl VatTrainer {
     #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
     pub fn backend(&self) -> String {
         self.inner.backend.kind.as_str().into()
+    }
+
+    /// Threads the CPU kernels run on (1 on the burn backends).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
+    pub fn threads(&self) -> u32 {
+        self.inner.backend.threads.count() as u32
     }
 
     /// The adapter, as wgpu describes it (or the CPU backend's name).
@@ -66,7 +79,7 @@ impl VatTrainer {
     /// Optimiser steps taken so far (restored by `importCheckpoint`).
     #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
     pub fn step(&self) -> f64 {
-        self.inner.opt.t as f64
+        self.inner.step() as f64
     }
 
     /// One optimiser step. `x`: n images of h*w pixels in [0, 1], flat; `y`: n labels;
@@ -98,14 +111,15 @@ impl VatTrainer {
     /// The weights as a safetensors file (layout in the README).
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = exportWeights))]
     pub async fn export_weights(&self) -> Result<Vec<u8>> {
-        state::export_weights(&self.inner.params, &self.inner.config.model).await
+        state::export_weights(&self.inner.params().await?, &self.inner.config.model)
     }
 
     /// Replaces the weights from a safetensors weights file or checkpoint. The optimiser state
     /// is left as it is.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = importWeights))]
     pub fn import_weights(&mut self, bytes: Vec<u8>) -> Result<()> {
-        self.inner.params = state::import_weights(&bytes, &self.inner.config.model, &self.inner.backend.device)?;
+        let params = state::import_weights(&bytes, &self.inner.config.model)?;
+        self.inner.restore(params, None);
         Ok(())
     }
 
@@ -114,16 +128,16 @@ impl VatTrainer {
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = exportCheckpoint))]
     pub async fn export_checkpoint(&self, loop_state: String) -> Result<Vec<u8>> {
         let t = &self.inner;
-        state::export_checkpoint(&t.params, &t.opt, t.rng.state(), &t.config, &loop_state).await
+        let (params, opt) = t.snapshot().await?;
+        state::export_checkpoint(&params, &opt, t.rng.state(), &t.config, &loop_state)
     }
 
     /// Restores everything `exportCheckpoint` wrote and returns its `loopState`; the next step
     /// continues the same run.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = importCheckpoint))]
     pub fn import_checkpoint(&mut self, bytes: Vec<u8>) -> Result<String> {
-        let ck = state::import_checkpoint(&bytes, &self.inner.config, &self.inner.backend.device)?;
-        self.inner.params = ck.params;
-        self.inner.opt = ck.opt;
+        let ck = state::import_checkpoint(&bytes, &self.inner.config)?;
+        self.inner.restore(ck.params, Some(ck.opt));
         self.inner.rng = crate::rng::Rng::from_state(ck.rng_state);
         Ok(ck.loop_state)
     }
@@ -135,6 +149,7 @@ impl VatTrainer {
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub async fn inspect(
     backend: String,
+    threads: u32,
     config_json: String,
     weights: Vec<f32>,
     x: Vec<f32>,
@@ -147,7 +162,7 @@ pub async fn inspect(
 ) -> Result<Inspection> {
     let kind: BackendKind = backend.parse()?;
     let config = TrainConfig::from_json(&config_json)?;
-    let backend = Backend::start(kind).await?;
+    let backend = Backend::start(kind, threads as usize).await?;
     inspect::inspect(
         &config,
         &backend,
