@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Builds crates/vat-core to packages/wasm/pkg with wasm-pack: one module with both backends
-# (burn-flex for `cpu`, burn-wgpu for `webgpu`), `--target web` so the same files load in
-# Node and in browsers, and generated .d.ts.
+# Builds crates/vat-core with wasm-pack into two modules, each with generated .d.ts:
+#   packages/wasm/pkg          the main module: the CPU kernels on one thread (`cpu`), burn-flex
+#                              (`burn-cpu`) and burn-wgpu (`webgpu`); loads in Node and in browsers
+#   packages/wasm/pkg-threads  the CPU kernels alone, with threads: built with atomics and a shared
+#                              memory, for cross-origin isolated pages (wasm-bindgen-rayon's pool)
+# `--target web` so the same files load in Node and in browsers.
+# Usage: build-wasm.sh [main|threads|all] (default all).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -10,6 +14,28 @@ if [ "$(cat "$ROOT/.toolchain/wasm-route" 2>/dev/null)" = debian ]; then
   export PATH="/usr/bin:$PATH"
 fi
 cd "$ROOT"
-wasm-pack build crates/vat-core --release --target web \
-  --out-dir ../../packages/wasm/pkg --out-name vat_core --no-pack --mode no-install \
-  -- --features webgpu
+which="${1:-all}"
+
+if [ "$which" = main ] || [ "$which" = all ]; then
+  echo "[build-wasm] main module (cpu, burn-cpu, webgpu)" >&2
+  wasm-pack build crates/vat-core --release --target web \
+    --out-dir ../../packages/wasm/pkg --out-name vat_core --no-pack --mode no-install \
+    -- --no-default-features --features burn-cpu,webgpu
+fi
+
+if [ "$which" = threads ] || [ "$which" = all ]; then
+  echo "[build-wasm] threaded CPU module" >&2
+  # Threads in wasm need atomics for real, which stable rustc grants only with RUSTC_BOOTSTRAP=1,
+  # and a std rebuilt with them (-Zbuild-std, from rustup's rust-src or Debian's rust-web-src).
+  # RUSTFLAGS replaces .cargo/config.toml's flags for this build, so it repeats simd128. Its own
+  # target dir: cargo caches target info across RUSTC_BOOTSTRAP toggles and then fails oddly.
+  export RUSTC_BOOTSTRAP=1
+  export CARGO_TARGET_DIR="$ROOT/target/wasm-threads"
+  export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 \
+-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648 \
+-C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \
+-C link-arg=--export=__tls_align -C link-arg=--export=__tls_base -C link-arg=--export=__heap_base"
+  wasm-pack build crates/vat-core --release --target web \
+    --out-dir ../../packages/wasm/pkg-threads --out-name vat_core --no-pack --mode no-install \
+    -- --no-default-features --features threads -Zbuild-std=panic_abort,std
+fi

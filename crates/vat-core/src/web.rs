@@ -14,6 +14,10 @@ use crate::{
     train::{EvalStats, StepStats, Trainer},
 };
 
+/// `initThreadPool(n)` of the threaded module: starts n Web Workers over the shared memory.
+#[cfg(all(target_family = "wasm", feature = "threads"))]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 #[cfg_attr(target_family = "wasm", wasm_bindgen(start))]
 pub fn start() {
     #[cfg(target_family = "wasm")]

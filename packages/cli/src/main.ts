@@ -7,7 +7,9 @@ import path from 'node:path';
 
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import {
+  BACKENDS,
   BackendFailureError,
+  ENGINES,
   InvalidConfigError,
   InvalidInputError,
   NonFiniteLossError,
@@ -59,6 +61,8 @@ const OPTION_KEYS: Record<string, keyof RunOptions> = {
   lr: 'lr',
   lrDecay: 'lrDecay',
   backend: 'backend',
+  engine: 'engine',
+  threads: 'threads',
   seed: 'seed',
   evalBatchSize: 'evalBatchSize',
   checkpointSeconds: 'checkpointSeconds',
@@ -84,7 +88,9 @@ function addTrainingOptions(cmd: Command, preset: string): Command {
     .addOption(new Option('--optimizer <name>', 'optimiser').choices(['adadelta', 'adam']))
     .option('--lr <x>', 'learning rate', num('--lr'))
     .option('--lr-decay <x>', 'multiply the learning rate by this after each epoch', num('--lr-decay'))
-    .addOption(new Option('--backend <name>', 'auto: hardware WebGPU if present, else CPU').choices(['auto', 'cpu', 'webgpu']))
+    .addOption(new Option('--backend <name>', 'auto: hardware WebGPU if present, else CPU; burn-cpu: burn-flex, the baseline').choices(BACKENDS))
+    .addOption(new Option('--engine <name>', 'auto: the native addon for the CPU backend when built, else wasm').choices(ENGINES))
+    .option('--threads <n>', 'threads of the CPU backend (default: every core)', int('--threads', 1))
     .option('--seed <n>', 'seed for init, data order, dropout and d', int('--seed', 0))
     .option('--eval-batch-size <n>', 'batch size for evaluation', int('--eval-batch-size', 1))
     .option('--checkpoint-seconds <n>', 'write a checkpoint at least this often', num('--checkpoint-seconds'))
@@ -154,7 +160,7 @@ async function trainCommand(cmd: Command): Promise<number> {
   let out: string;
   const resume = flags.resume as string | undefined;
   if (resume) {
-    const allowed = new Set(['resume', 'json', 'backend', 'preset', 'data', 'trainImages', 'trainLabels', 'testImages', 'testLabels']);
+    const allowed = new Set(['resume', 'json', 'backend', 'engine', 'threads', 'preset', 'data', 'trainImages', 'trainLabels', 'testImages', 'testLabels']);
     const extra = Object.keys(flags).filter((k) => cmd.getOptionValueSource(k) === 'cli' && !allowed.has(k));
     if (extra.length) {
       throw new InvalidConfigError(`--resume continues a run with its own settings; drop ${extra.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
@@ -166,7 +172,9 @@ async function trainCommand(cmd: Command): Promise<number> {
       throw new InvalidConfigError(`cannot resume from '${resume}': ${(e as Error).message}; --resume takes the --out directory of an earlier run`);
     }
     options = run.options;
-    if (cmd.getOptionValueSource('backend') === 'cli') options.backend = flags.backend;
+    for (const k of ['backend', 'engine', 'threads'] as const) {
+      if (cmd.getOptionValueSource(k) === 'cli') options[k] = flags[k];
+    }
     out = resume;
   } else {
     options = collectOptions(cmd);
@@ -210,7 +218,7 @@ async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
   } else {
     test = (await loadMnist(flags.data)).test;
   }
-  const trainer = await Trainer.create({ ...model, backend: flags.backend ?? 'auto' });
+  const trainer = await Trainer.create({ ...model, backend: flags.backend ?? 'auto', engine: flags.engine, threads: flags.threads });
   progress.message(`backend: ${trainer.adapter.description}`);
   await trainer.importWeights(bytes);
   const d = gather(test, all(test).indices);
@@ -294,7 +302,9 @@ export function buildProgram(): Command {
     .option('--data <dir>', 'directory with the MNIST idx files (default: bundled)')
     .option('--test-images <file>', 'idx images file')
     .option('--test-labels <file>', 'idx labels file')
-    .addOption(new Option('--backend <name>', 'auto, cpu or webgpu').choices(['auto', 'cpu', 'webgpu']))
+    .addOption(new Option('--backend <name>', 'auto, cpu, burn-cpu or webgpu').choices(BACKENDS))
+    .addOption(new Option('--engine <name>', 'auto, wasm or native').choices(ENGINES))
+    .option('--threads <n>', 'threads of the CPU backend (default: every core)', int('--threads', 1))
     .option('--eval-batch-size <n>', 'batch size', int('--eval-batch-size', 1))
     .option('--json', 'print a JSON line');
   evalCmd.action(async (weights: string) => {

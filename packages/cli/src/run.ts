@@ -9,7 +9,6 @@ import {
   type RunOptions,
   type RunResult,
   Trainer,
-  loadWasm,
   resolveRunOptions,
   train,
 } from '@vat/core';
@@ -34,9 +33,8 @@ export interface RunIo {
   command: string[];
 }
 
-async function versions(): Promise<Record<string, string>> {
-  const wasm = await loadWasm();
-  return { vatCore: wasm.version(), node: process.version, platform: `${process.platform}-${process.arch}` };
+function versions(trainer: Trainer): Record<string, string> {
+  return { vatCore: trainer.coreVersion, node: process.version, platform: `${process.platform}-${process.arch}` };
 }
 
 function machine(): Record<string, unknown> {
@@ -63,7 +61,9 @@ export async function runTraining(options: RunOptions, data: { train: ImageSet; 
     coreConfig: trainer.config,
     seed: resolved.seed ?? 42,
     backend: trainer.adapter,
-    versions: await versions(),
+    engine: trainer.engine,
+    threads: trainer.threads,
+    versions: versions(trainer),
     machine: machine(),
     started: new Date().toISOString(),
   };

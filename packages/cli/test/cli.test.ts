@@ -28,7 +28,7 @@ describe('vat train', () => {
   it('trains, prints epoch and test lines, and writes its files', async () => {
     const out = await tmp();
     const r = await vat(['train', ...SMALL, '--out', out]);
-    expect(r.stderr).toContain('backend: CPU: burn-flex');
+    expect(r.stderr).toMatch(/backend: CPU: vat-core kernels, native addon, \d+ threads?/);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/epoch 1\/2 {2}ce \d\.\d{4} {2}lds \d\.\d{4} {2}train acc [\d.]+% {2}val acc [\d.]+%/);
     expect(r.stdout).toMatch(/epoch 2\/2 /);
@@ -39,7 +39,8 @@ describe('vat train', () => {
     const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ status: 'finished', seed: 3, options: { epochs: 2, dropout: true, trainSize: 128 } });
     expect(run.versions.vatCore).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(run.backend.backend).toBe('cpu');
+    expect(run.backend).toMatchObject({ backend: 'cpu', engine: 'native', threads: os.availableParallelism() });
+    expect(run).toMatchObject({ engine: 'native', threads: os.availableParallelism() });
     const metrics = (await fs.readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2]);
     expect(metrics[0]).toHaveProperty('valAccuracy');
@@ -130,7 +131,10 @@ describe('bad input', () => {
   it.each([
     [['train', '--epochs', '0'], /--epochs must be an integer >= 1/],
     [['train', '--eps', 'abc'], /--eps must be a positive number/],
-    [['train', '--backend', 'tpu'], /Allowed choices are auto, cpu, webgpu/],
+    [['train', '--backend', 'tpu'], /Allowed choices are auto, cpu, burn-cpu, webgpu/],
+    [['train', '--engine', 'gpu'], /Allowed choices are auto, wasm, native/],
+    [['train', '--threads', '0'], /--threads must be an integer >= 1/],
+    [['train', '--engine', 'wasm', '--threads', '2'], /one thread in Node/],
     [['train', '--optimizer', 'sgd'], /Allowed choices are adadelta, adam/],
     [['train', '--preset', 'nope'], /Allowed choices are default, seed, paper-semi/],
     [['train', '--bogus'], /unknown option '--bogus'/],

@@ -1,15 +1,24 @@
-// Choosing and starting a backend. WebGPU comes up in one async path: an adapter exists, it has
-// the features and limits burn needs, then a device whose loss we watch. In Node, WebGPU comes
-// from the npm package `webgpu` (Dawn), installed into the globals that wgpu's browser backend
-// reads (../shared/NOTES.md has the details).
+// Choosing a backend. WebGPU comes up in one async path: an adapter exists, it has the features
+// and limits burn needs, then a device whose loss we watch. Where navigator.gpu comes from is the
+// environment's business (platform-node.ts: the npm package `webgpu`, i.e. Dawn).
+//
+// Backends: 'cpu' is the crate's own CPU kernels (threaded where the engine has threads);
+// 'burn-cpu' is burn-flex on one thread (a cross-check and the bench's baseline); 'webgpu' is
+// burn-wgpu, in the wasm engine only.
 
+import { platform } from './engine.js';
 import { BackendUnavailableError, InvalidConfigError } from './errors.js';
 
-export type BackendName = 'auto' | 'cpu' | 'webgpu';
-export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'webgpu'];
+export type BackendName = 'auto' | 'cpu' | 'burn-cpu' | 'webgpu';
+export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'burn-cpu', 'webgpu'];
+export type ResolvedBackend = Exclude<BackendName, 'auto'>;
 
 export interface AdapterReport {
-  backend: 'cpu' | 'webgpu';
+  backend: ResolvedBackend;
+  /** 'native' (the Node addon) or 'wasm'. */
+  engine?: 'wasm' | 'native';
+  /** Threads the CPU backend runs on. */
+  threads?: number;
   /** One line for logs and run.json. */
   description: string;
   vendor?: string;
@@ -21,63 +30,9 @@ export interface AdapterReport {
   reason?: string;
 }
 
-const isNode = typeof process !== 'undefined' && !!process.versions?.node;
-
 export function parseBackend(value: string): BackendName {
   if ((BACKENDS as readonly string[]).includes(value)) return value as BackendName;
   throw new InvalidConfigError(`unknown backend '${value}'; use one of ${BACKENDS.join(', ')}`);
-}
-
-let nodeGpu: Promise<GPU | undefined> | undefined;
-
-/**
- * Makes `navigator.gpu` available in Node through the `webgpu` package. On a machine with no
- * GPU driver it points Vulkan at the SwiftShader that Debian's chromium ships, unless
- * VK_ICD_FILENAMES is already set.
- */
-export function installNodeWebGpu(): Promise<GPU | undefined> {
-  nodeGpu ??= (async () => {
-    const { existsSync } = await import('node:fs');
-    const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
-    const hasGpuDevice = existsSync('/dev/nvidia0') || existsSync('/dev/dri/renderD128') || existsSync('/dev/dxg');
-    if (!process.env.VK_ICD_FILENAMES && !hasGpuDevice && existsSync(swiftshader)) {
-      process.env.VK_ICD_FILENAMES = swiftshader;
-    }
-    // Dawn's windowing probe prints "XDG_RUNTIME_DIR is invalid" on headless machines; give it
-    // a private directory, as a login session would.
-    if (!process.env.XDG_RUNTIME_DIR) {
-      const { mkdtempSync } = await import('node:fs');
-      const { tmpdir } = await import('node:os');
-      process.env.XDG_RUNTIME_DIR = mkdtempSync(`${tmpdir()}/vat-xdg-`);
-    }
-    let mod: typeof import('webgpu');
-    try {
-      mod = await import('webgpu');
-    } catch (err) {
-      throw new BackendUnavailableError(`the 'webgpu' package could not load (${(err as Error).message}); use --backend cpu`);
-    }
-    Object.assign(globalThis, mod.globals);
-    const gpu = mod.create([]);
-    const nav = (globalThis as { navigator?: object }).navigator;
-    if (nav) {
-      Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
-    } else {
-      Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-    }
-    // wgpu's browser backend finds navigator through `Window` or `WorkerGlobalScope`.
-    const g = globalThis as { Window?: unknown; WorkerGlobalScope?: unknown };
-    if (g.Window === undefined && g.WorkerGlobalScope === undefined) {
-      g.WorkerGlobalScope = class WorkerGlobalScope {};
-    }
-    return gpu;
-  })();
-  return nodeGpu;
-}
-
-async function getGpu(): Promise<GPU | undefined> {
-  if (typeof navigator !== 'undefined' && (navigator as Navigator).gpu) return (navigator as Navigator).gpu;
-  if (isNode) return installNodeWebGpu();
-  return undefined;
 }
 
 /** Features and limits below which burn's WebGPU kernels cannot run here. */
@@ -90,14 +45,8 @@ const REQUIRED_LIMITS: Partial<Record<keyof GPUSupportedLimits, number>> = {
 
 /** Checks WebGPU without keeping a device: adapter, features, limits. */
 export async function probeWebGpu(): Promise<AdapterReport> {
-  const gpu = await getGpu();
-  if (!gpu) {
-    throw new BackendUnavailableError(
-      isNode
-        ? 'WebGPU is not available in this Node process; use --backend cpu'
-        : 'this browser has no WebGPU (navigator.gpu is missing); use a browser with WebGPU enabled, or the CPU backend',
-    );
-  }
+  const gpu = await platform().gpu();
+  if (!gpu) throw new BackendUnavailableError(platform().noGpuAdvice);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
     throw new BackendUnavailableError('WebGPU is present but no adapter was found (no GPU driver?); use the CPU backend');
@@ -132,13 +81,14 @@ export async function probeWebGpu(): Promise<AdapterReport> {
  * (SwiftShader) is used only when asked for by name: on a CPU it is slower than burn-flex.
  */
 export async function resolveBackend(name: BackendName): Promise<AdapterReport> {
-  if (name === 'cpu') return { backend: 'cpu', description: 'CPU: burn-flex in WebAssembly' };
+  if (name === 'cpu') return { backend: 'cpu', description: 'CPU' };
+  if (name === 'burn-cpu') return { backend: 'burn-cpu', description: 'CPU: burn-flex in WebAssembly' };
   if (name === 'webgpu') return probeWebGpu();
   try {
     const report = await probeWebGpu();
     if (!report.isFallbackAdapter) return { ...report, reason: 'auto: hardware WebGPU adapter found' };
-    return { backend: 'cpu', description: 'CPU: burn-flex in WebAssembly', reason: `auto: only a software adapter (${report.description})` };
+    return { backend: 'cpu', description: 'CPU', reason: `auto: only a software adapter (${report.description})` };
   } catch (err) {
-    return { backend: 'cpu', description: 'CPU: burn-flex in WebAssembly', reason: `auto: ${(err as Error).message}` };
+    return { backend: 'cpu', description: 'CPU', reason: `auto: ${(err as Error).message}` };
   }
 }

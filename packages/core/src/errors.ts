@@ -1,6 +1,6 @@
 // The one error module on the TS side. Every error is a real `Error` whose `name` is stable;
 // callers and tests match on the class or the name, never on the message. The wasm core throws
-// the same names (crates/vat-core/src/error.rs), and `fromWasm` turns them into these classes.
+// the same names (crates/vat-core/src/error.rs), and `fromCore` turns them into these classes.
 
 export class VatError extends Error {
   override name = 'VatError';
@@ -45,11 +45,14 @@ const byName: Record<string, new (message: string, options?: ErrorOptions) => Va
   BackendFailureError,
 };
 
-/** Converts whatever the wasm core threw into one of the classes above. */
-export function fromWasm(err: unknown): VatError {
+/**
+ * Converts whatever the core threw into one of the classes above. The wasm module throws
+ * `Error`s named after them; the native addon's errors carry the name as their `code`.
+ */
+export function fromCore(err: unknown): VatError {
   if (err instanceof VatError) return err;
   if (err instanceof Error) {
-    const Cls = byName[err.name];
+    const Cls = byName[err.name] ?? byName[(err as { code?: string }).code ?? ''];
     if (Cls) return new Cls(err.message.replace(/^[a-z ]+: /, ''), { cause: err });
     if (typeof WebAssembly !== 'undefined' && err instanceof WebAssembly.RuntimeError) {
       return new BackendFailureError(
@@ -63,11 +66,11 @@ export function fromWasm(err: unknown): VatError {
   return new BackendFailureError(String(err));
 }
 
-/** Awaits a wasm call and rethrows its error as a typed one. */
-export async function wasmCall<T>(f: () => Promise<T> | T): Promise<T> {
+/** Awaits a call into the core and rethrows its error as a typed one. */
+export async function coreCall<T>(f: () => Promise<T> | T): Promise<T> {
   try {
     return await f();
   } catch (err) {
-    throw fromWasm(err);
+    throw fromCore(err);
   }
 }

@@ -1,10 +1,11 @@
-// The handle class over the wasm core: `await Trainer.create(options)`, async methods that take
-// and return typed arrays or plain objects, and `dispose()`.
+// The handle class over the vat-core crate: `await Trainer.create(options)`, async methods that
+// take and return typed arrays or plain objects, and `dispose()`. The crate runs in an engine
+// (engine.ts): the native addon in Node, or the wasm module. Neither can be re-entered while a
+// call is pending, so the handle queues its own calls: callers may fire them concurrently.
 
-import { loadWasm, type VatTrainer } from '@vat/wasm';
-
-import { type AdapterReport, type BackendName, parseBackend, resolveBackend } from './backend.js';
-import { InvalidConfigError, wasmCall } from './errors.js';
+import { type AdapterReport, type BackendName, type ResolvedBackend, parseBackend, resolveBackend } from './backend.js';
+import { type CoreHandle, type EngineChoice, type EngineName, parseEngine, parseThreads, platform } from './engine.js';
+import { InvalidConfigError, coreCall } from './errors.js';
 
 /** Options shared by the API, the CLI flags and the web form (same names). */
 export interface ModelOptions {
@@ -50,6 +51,13 @@ export interface OptimizerOptions {
 export interface TrainerOptions extends ModelOptions, VatOptions, OptimizerOptions {
   /** 'auto' (default): a hardware WebGPU adapter if there is one, else CPU. */
   backend?: BackendName;
+  /**
+   * Where the crate runs: 'native' (the Node addon), 'wasm', or 'auto' (default): the native
+   * addon for the CPU backend in Node when it is built, else wasm.
+   */
+  engine?: EngineName;
+  /** Threads of the CPU backend. Default: every core the engine can use. */
+  threads?: number;
   /** Seeds weight init, dropout and the VAT direction. Default 42. */
   seed?: number;
 }
@@ -87,94 +95,126 @@ export function coreConfig(o: TrainerOptions): Record<string, unknown> {
   return out;
 }
 
+/** Picks the backend and starts the engine for it. */
+async function start(options: { backend?: BackendName; engine?: EngineName; threads?: number }): Promise<{ report: AdapterReport; choice: EngineChoice }> {
+  const engine = parseEngine(options.engine ?? 'auto');
+  const threads = parseThreads(options.threads);
+  // The native engine has only the CPU backend, so with it 'auto' means that.
+  const backend = engine === 'native' && (options.backend ?? 'auto') === 'auto' ? 'cpu' : parseBackend(options.backend ?? 'auto');
+  const report = await resolveBackend(backend);
+  const choice = await platform().engine(engine, report.backend, threads);
+  report.engine = choice.engine;
+  report.threads = choice.threads;
+  if (report.backend === 'cpu') report.description = `CPU: vat-core kernels, ${choice.label}, ${choice.threads} thread${choice.threads === 1 ? '' : 's'}`;
+  const reasons = [report.reason, choice.reason].filter(Boolean);
+  if (reasons.length) report.reason = reasons.join('; ');
+  return { report, choice };
+}
+
 export class Trainer {
   private disposed = false;
+  /** The last queued call; each call starts when the one before it has settled. */
+  private tail: Promise<unknown> = Promise.resolve();
 
   private constructor(
-    private readonly handle: VatTrainer,
-    /** The backend actually used, with the adapter. */
+    private readonly handle: CoreHandle,
+    /** The backend and engine actually used, with the adapter and the thread count. */
     readonly adapter: AdapterReport,
     /** The complete core config, defaults filled in. */
     readonly config: Record<string, unknown> & { model: Record<string, number | boolean> },
+    /** The vat-core crate's version, for run.json and bug reports. */
+    readonly coreVersion: string,
   ) {}
 
   static async create(options: TrainerOptions = {}): Promise<Trainer> {
     const config = JSON.stringify(coreConfig(options));
-    const backend = parseBackend(options.backend ?? 'auto');
-    const wasm = await loadWasm();
-    await wasmCall(() => wasm.parseConfig(config)); // fail on bad options before touching a GPU
-    const report = await resolveBackend(backend);
-    const handle = await wasmCall(() => wasm.createTrainer(report.backend, config));
+    const { report, choice } = await start(options);
+    await coreCall(() => choice.bindings.parseConfig(config)); // fail on bad options before making a device
+    const handle = await coreCall(() => choice.bindings.createTrainer(report.backend, config, choice.threads));
     if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
-    return new Trainer(handle, report, JSON.parse(handle.configJson));
+    return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version());
   }
 
-  private live(): VatTrainer {
-    if (this.disposed) throw new InvalidConfigError('this Trainer was disposed; create a new one');
-    return this.handle;
+  /** Runs `f` on the handle after every call queued before it. */
+  private call<T>(f: (h: CoreHandle) => T | Promise<T>): Promise<T> {
+    if (this.disposed) return Promise.reject(new InvalidConfigError('this Trainer was disposed; create a new one'));
+    const h = this.handle;
+    const result = this.tail.then(() => coreCall(() => f(h)));
+    this.tail = result.catch(() => undefined);
+    return result;
   }
 
-  get backend(): 'cpu' | 'webgpu' {
+  get backend(): ResolvedBackend {
     return this.adapter.backend;
   }
 
-  /** Optimiser steps taken (restored by importCheckpoint). */
+  /** 'native' or 'wasm'. */
+  get engine(): 'native' | 'wasm' {
+    return this.adapter.engine!;
+  }
+
+  /** Threads the CPU backend runs on (1 on the other backends). */
+  get threads(): number {
+    return this.handle.threads;
+  }
+
+  /** Optimiser steps taken (restored by importCheckpoint), as of the last settled call. */
   get step(): number {
-    return this.live().step;
+    if (this.disposed) throw new InvalidConfigError('this Trainer was disposed; create a new one');
+    return this.handle.step;
   }
 
   /** One optimiser step. x: n*h*w pixels in [0,1]; y: n labels; xUnlabeled: the semi-supervised VAT batch. */
-  async trainStep(x: Float32Array, y: Uint32Array, lr: number, xUnlabeled?: Float32Array): Promise<StepStats> {
-    const h = this.live();
-    const s = await wasmCall(() => h.trainStep(x, y, xUnlabeled, lr));
-    const out = { loss: s.loss, ce: s.ce, lds: s.lds, entropy: s.entropy, correct: s.correct, batch: s.batch };
-    s.free();
-    return out;
+  trainStep(x: Float32Array, y: Uint32Array, lr: number, xUnlabeled?: Float32Array): Promise<StepStats> {
+    return this.call(async (h) => {
+      const s = await h.trainStep(x, y, xUnlabeled, lr);
+      const out = { loss: s.loss, ce: s.ce, lds: s.lds, entropy: s.entropy, correct: s.correct, batch: s.batch };
+      s.free?.();
+      return out;
+    });
   }
 
-  async evaluate(x: Float32Array, y: Uint32Array, batchSize = 250): Promise<EvalStats> {
-    const h = this.live();
-    const e = await wasmCall(() => h.evaluate(x, y, batchSize));
-    const out = { loss: e.loss, accuracy: e.accuracy, count: e.count, confusion: e.confusion };
-    e.free();
-    return out;
+  evaluate(x: Float32Array, y: Uint32Array, batchSize = 250): Promise<EvalStats> {
+    return this.call(async (h) => {
+      const e = await h.evaluate(x, y, batchSize);
+      const out = { loss: e.loss, accuracy: e.accuracy, count: e.count, confusion: e.confusion };
+      e.free?.();
+      return out;
+    });
   }
 
   /** Class probabilities, row-major [n, classes]. */
-  async predict(x: Float32Array): Promise<Float32Array> {
-    const h = this.live();
-    return wasmCall(() => h.predict(x));
+  predict(x: Float32Array): Promise<Float32Array> {
+    return this.call((h) => h.predict(x));
   }
 
   /** The weights as a safetensors file. */
-  async exportWeights(): Promise<Uint8Array> {
-    const h = this.live();
-    return wasmCall(() => h.exportWeights());
+  exportWeights(): Promise<Uint8Array> {
+    return this.call(async (h) => new Uint8Array(await h.exportWeights()));
   }
 
-  async importWeights(bytes: Uint8Array): Promise<void> {
-    const h = this.live();
-    await wasmCall(() => h.importWeights(bytes));
+  importWeights(bytes: Uint8Array): Promise<void> {
+    return this.call((h) => h.importWeights(bytes));
   }
 
   /** Model, optimiser state, RNG state and `loopState` (any JSON value) in one safetensors file. */
-  async exportCheckpoint(loopState: unknown = null): Promise<Uint8Array> {
-    const h = this.live();
-    return wasmCall(() => h.exportCheckpoint(JSON.stringify(loopState)));
+  exportCheckpoint(loopState: unknown = null): Promise<Uint8Array> {
+    return this.call(async (h) => new Uint8Array(await h.exportCheckpoint(JSON.stringify(loopState))));
   }
 
   /** Restores a checkpoint and returns the loopState stored with it. */
-  async importCheckpoint(bytes: Uint8Array): Promise<unknown> {
-    const h = this.live();
-    const s = await wasmCall(() => h.importCheckpoint(bytes));
-    return s ? JSON.parse(s) : null;
+  importCheckpoint(bytes: Uint8Array): Promise<unknown> {
+    return this.call(async (h) => {
+      const s = await h.importCheckpoint(bytes);
+      return s ? JSON.parse(s) : null;
+    });
   }
 
-  /** Frees the wasm memory behind this trainer. Further calls throw. */
+  /** Frees the trainer's memory once the queued calls are done. Further calls throw. */
   dispose(): void {
     if (!this.disposed) {
       this.disposed = true;
-      this.handle.free();
+      void this.tail.then(() => this.handle.free?.());
     }
   }
 }
@@ -201,13 +241,16 @@ export interface Inspection {
   updated: Float32Array;
 }
 
-/** Every intermediate of one step on given weights with injected randomness (parity checks). */
-export async function inspect(backend: 'cpu' | 'webgpu', options: TrainerOptions, input: InspectInput): Promise<Inspection> {
-  const wasm = await loadWasm();
-  if (backend === 'webgpu') await resolveBackend('webgpu');
-  const r = await wasmCall(() =>
-    wasm.inspect(
-      backend,
+/**
+ * Every intermediate of one step on given weights with injected randomness (parity checks), on
+ * `backend` in the engine and thread count that `options` pick.
+ */
+export async function inspect(backend: ResolvedBackend, options: TrainerOptions, input: InspectInput): Promise<Inspection> {
+  const { report, choice } = await start({ ...options, backend });
+  const r = await coreCall(() =>
+    choice.bindings.inspect(
+      report.backend,
+      choice.threads,
       JSON.stringify(coreConfig(options)),
       input.weights,
       input.x,
@@ -219,7 +262,7 @@ export async function inspect(backend: 'cpu' | 'webgpu', options: TrainerOptions
       input.lr,
     ),
   );
-  const out = { logits: r.logits, loss: r.loss, ce: r.ce, lds: r.lds, entropy: r.entropy, rAdv: r.r_adv, grads: r.grads, updated: r.updated };
-  r.free();
+  const out = { logits: r.logits, loss: r.loss, ce: r.ce, lds: r.lds, entropy: r.entropy, rAdv: (r.rAdv ?? r.r_adv)!, grads: r.grads, updated: r.updated };
+  r.free?.();
   return out;
 }

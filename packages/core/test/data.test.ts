@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { InvalidConfigError, Rng, all, balancedSubset, epochOrder, gather, streamBatch, trainValSplit, type ImageSet } from '../src/index.js';
+import { InvalidConfigError, Rng, all, balancedSubset, epochOrder, gather, streamBatch, trainValSplit, type ImageSet } from '../src/index.node.js';
 
 function fakeSet(n: number): ImageSet {
   const images = new Uint8Array(n * 4);

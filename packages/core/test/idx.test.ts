@@ -4,7 +4,7 @@ import path from 'node:path';
 
 import { describe, expect, it } from 'vitest';
 
-import { InvalidInputError, parseIdx, parseImageSet } from '../src/index.js';
+import { InvalidInputError, parseIdx, parseImageSet } from '../src/index.node.js';
 import { bundledMnistDir, loadMnist } from '../src/node.js';
 
 function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {

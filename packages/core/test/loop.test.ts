@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { sameBytes } from './helpers.js';
 
-import { type CheckpointStore, InvalidConfigError, type RunOptions, Trainer, train } from '../src/index.js';
+import { type CheckpointStore, InvalidConfigError, type RunOptions, Trainer, train } from '../src/index.node.js';
 import { loadMnist } from '../src/node.js';
 
 const mnist = await loadMnist();

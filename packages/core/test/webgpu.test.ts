@@ -2,7 +2,7 @@
 // SwiftShader (Debian's chromium package), which scripts/bootstrap.sh installs.
 import { describe, expect, it } from 'vitest';
 
-import { Trainer, gather } from '../src/index.js';
+import { Trainer, gather } from '../src/index.node.js';
 import { loadMnist } from '../src/node.js';
 
 describe('Trainer on WebGPU (Node, webgpu package)', () => {

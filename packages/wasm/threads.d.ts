@@ -1,0 +1,4 @@
+import type * as bindings from './pkg-threads/vat_core.js';
+export type VatWasmThreads = typeof bindings;
+/** Instantiates the threaded module and starts its pool of `threads` workers (once per page). */
+export declare function loadThreadedWasm(threads: number): Promise<VatWasmThreads>;
