@@ -82,7 +82,13 @@ mod webgpu {
                 ))
             })?;
         let info = setup.adapter.get_info();
-        let adapter = format!("{} ({:?}, {}; driver {})", info.name, info.backend, info.device_type_name(), info.driver);
+        let adapter = format!(
+            "{} ({:?}, {}; driver {})",
+            info.name,
+            info.backend,
+            info.device_type_name(),
+            info.driver
+        );
         setup.device.set_device_lost_callback(|reason, message| {
             LOST.store(true, Ordering::SeqCst);
             let _ = (reason, message);
@@ -142,19 +148,31 @@ impl Backend {
             BackendKind::BurnCpu => {
                 #[cfg(feature = "burn-cpu")]
                 {
-                    Ok(Self { kind, adapter: "burn-flex (CPU)".into(), threads: one()?, device: Some(burn::tensor::Device::flex()) })
+                    Ok(Self {
+                        kind,
+                        adapter: "burn-flex (CPU)".into(),
+                        threads: one()?,
+                        device: Some(burn::tensor::Device::flex()),
+                    })
                 }
                 #[cfg(not(feature = "burn-cpu"))]
                 {
                     let _ = one;
-                    Err(VatError::BackendUnavailable("this build has no burn CPU backend (feature 'burn-cpu'); use backend 'cpu'".into()))
+                    Err(VatError::BackendUnavailable(
+                        "this build has no burn CPU backend (feature 'burn-cpu'); use backend 'cpu'".into(),
+                    ))
                 }
             }
             BackendKind::WebGpu => {
                 #[cfg(feature = "webgpu")]
                 {
                     let (device, adapter) = webgpu::start().await?;
-                    Ok(Self { kind, adapter, threads: one()?, device: Some(device) })
+                    Ok(Self {
+                        kind,
+                        adapter,
+                        threads: one()?,
+                        device: Some(device),
+                    })
                 }
                 #[cfg(not(feature = "webgpu"))]
                 {

@@ -130,8 +130,8 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn from_json(json: &str) -> Result<Self> {
-        let config: Self = serde_json::from_str(json)
-            .map_err(|e| VatError::InvalidConfig(format!("{e} (in {json})")))?;
+        let config: Self =
+            serde_json::from_str(json).map_err(|e| VatError::InvalidConfig(format!("{e} (in {json})")))?;
         config.validate()?;
         Ok(config)
     }
@@ -141,11 +141,16 @@ impl TrainConfig {
         let positive = [("eps", self.eps), ("xi", self.xi), ("epsilon", self.epsilon)];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(VatError::InvalidConfig(format!("{name} must be a positive number, got {v}")));
+                return Err(VatError::InvalidConfig(format!(
+                    "{name} must be a positive number, got {v}"
+                )));
             }
         }
         if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return Err(VatError::InvalidConfig(format!("alpha must be >= 0, got {}", self.alpha)));
+            return Err(VatError::InvalidConfig(format!(
+                "alpha must be >= 0, got {}",
+                self.alpha
+            )));
         }
         for (name, v) in [("rho", self.rho), ("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&v) {
@@ -176,8 +181,14 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_and_bad_values() {
-        assert!(matches!(TrainConfig::from_json(r#"{"epz": 1}"#), Err(VatError::InvalidConfig(_))));
-        assert!(matches!(TrainConfig::from_json(r#"{"eps": -1}"#), Err(VatError::InvalidConfig(_))));
+        assert!(matches!(
+            TrainConfig::from_json(r#"{"epz": 1}"#),
+            Err(VatError::InvalidConfig(_))
+        ));
+        assert!(matches!(
+            TrainConfig::from_json(r#"{"eps": -1}"#),
+            Err(VatError::InvalidConfig(_))
+        ));
         assert!(matches!(
             TrainConfig::from_json(r#"{"optimizer": "sgd"}"#),
             Err(VatError::InvalidConfig(_))

@@ -37,7 +37,10 @@ pub struct StepOutputs {
 /// Validates and uploads images given as a flat `[n * h * w]` array of pixel values in [0, 1].
 pub fn images(model: &ModelConfig, x: &[f32], device: &Device) -> Result<Tensor<4>> {
     let n = check_images(model, x)?;
-    Ok(Tensor::from_data(TensorData::new(x.to_vec(), [n, 1, model.image_size, model.image_size]), device))
+    Ok(Tensor::from_data(
+        TensorData::new(x.to_vec(), [n, 1, model.image_size, model.image_size]),
+        device,
+    ))
 }
 
 /// Validates labels against the image count and builds one-hot targets.
@@ -53,14 +56,23 @@ pub fn one_hot(model: &ModelConfig, y: &[u32], n: usize, device: &Device) -> Res
 
 impl Noise {
     /// Uploads the host draws of one step.
-    pub fn upload(model: &ModelConfig, draws: &Draws, n_labeled: usize, n_unlabeled: Option<usize>, device: &Device) -> Self {
+    pub fn upload(
+        model: &ModelConfig,
+        draws: &Draws,
+        n_labeled: usize,
+        n_unlabeled: Option<usize>,
+        device: &Device,
+    ) -> Self {
         let s = model.image_size;
         Self {
             d: draws.d.as_ref().map(|d| {
                 let n = d.len() / model.pixels();
                 Tensor::from_data(TensorData::new(d.clone(), [n, 1, s, s]), device)
             }),
-            masks_labeled: draws.masks_labeled.as_ref().map(|m| DropoutMasks::upload(model, n_labeled, m, device)),
+            masks_labeled: draws
+                .masks_labeled
+                .as_ref()
+                .map(|m| DropoutMasks::upload(model, n_labeled, m, device)),
             masks_unlabeled: draws
                 .masks_unlabeled
                 .as_ref()
@@ -142,4 +154,3 @@ pub fn forward_backward(
         grads,
     }
 }
-

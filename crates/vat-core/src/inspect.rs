@@ -56,7 +56,11 @@ fn masks(config: &TrainConfig, n: usize, flat: Option<&[f32]>) -> Result<Option<
     let flat = flat.ok_or_else(|| VatError::InvalidInput("dropout is on, so dropout masks are required".into()))?;
     let (nc, nd) = (n * mc.flat_features(), n * mc.hidden);
     if flat.len() != nc + nd {
-        return Err(VatError::InvalidInput(format!("dropout masks must hold {} values, got {}", nc + nd, flat.len())));
+        return Err(VatError::InvalidInput(format!(
+            "dropout masks must hold {} values, got {}",
+            nc + nd,
+            flat.len()
+        )));
     }
     Ok(Some((flat[..nc].to_vec(), flat[nc..].to_vec())))
 }
@@ -72,7 +76,9 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
     let n_v = n_u.unwrap_or(n);
     let d = match (config.vat, input.d) {
         (false, _) => None,
-        (true, None) => return Err(VatError::InvalidInput("VAT is on, so a direction d is required".into())),
+        (true, None) => {
+            return Err(VatError::InvalidInput("VAT is on, so a direction d is required".into()));
+        }
         (true, Some(d)) => {
             if d.len() != n_v * mc.pixels() {
                 return Err(VatError::InvalidInput(format!(
@@ -96,7 +102,8 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
     let flat = |v: &[Vec<f32>]| v.concat();
     match backend.kind {
         BackendKind::Cpu => {
-            let out = cpu::step::forward_backward(config, &params, input.x, input.y, input.x_u, &draws, &backend.threads);
+            let out =
+                cpu::step::forward_backward(config, &params, input.x, input.y, input.x_u, &draws, &backend.threads);
             let mut updated = params.clone();
             HostOptim::zeros_like(config.optimizer, &params).step(config, input.lr, &mut updated, &out.grads);
             Ok(Inspection {

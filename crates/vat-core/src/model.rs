@@ -43,7 +43,10 @@ impl DropoutMasks {
     pub fn upload(config: &ModelConfig, batch: usize, masks: &(Vec<f32>, Vec<f32>), device: &Device) -> Self {
         let p = config.pooled_size();
         Self {
-            conv: Tensor::from_data(TensorData::new(masks.0.clone(), [batch, config.conv_filters, p, p]), device),
+            conv: Tensor::from_data(
+                TensorData::new(masks.0.clone(), [batch, config.conv_filters, p, p]),
+                device,
+            ),
             dense: Tensor::from_data(TensorData::new(masks.1.clone(), [batch, config.hidden]), device),
         }
     }
@@ -126,7 +129,12 @@ impl Params {
     /// input `[batch, 1, size, size]` -> `[batch, classes]`
     pub fn forward(&self, x: Tensor<4>, masks: Option<&DropoutMasks>) -> Tensor<2> {
         let valid = ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
-        let h = relu(conv2d(x, self.conv1_w.clone(), Some(self.conv1_b.clone()), valid.clone()));
+        let h = relu(conv2d(
+            x,
+            self.conv1_w.clone(),
+            Some(self.conv1_b.clone()),
+            valid.clone(),
+        ));
         let h = relu(conv2d(h, self.conv2_w.clone(), Some(self.conv2_b.clone()), valid));
         let mut h = max_pool2d(h, MaxPoolOptions::new([2, 2]));
         if let Some(m) = masks {

@@ -29,7 +29,13 @@ impl OptimState {
 
     /// One update. Returns the new parameters; `params` and `grads` are flat, in
     /// `PARAM_NAMES` order, outside autodiff.
-    pub fn step(&mut self, config: &TrainConfig, lr: f64, params: [Tensor<1>; 8], grads: [Tensor<1>; 8]) -> [Tensor<1>; 8] {
+    pub fn step(
+        &mut self,
+        config: &TrainConfig,
+        lr: f64,
+        params: [Tensor<1>; 8],
+        grads: [Tensor<1>; 8],
+    ) -> [Tensor<1>; 8] {
         self.t += 1;
         let eps = config.epsilon;
         let mut out = params;

@@ -14,7 +14,9 @@ pub struct Rng {
 impl Rng {
     pub fn new(seed: u64) -> Self {
         // Mix the seed once so that nearby seeds (0, 1, 2) give unrelated streams.
-        let mut rng = Self { state: seed ^ 0x853c_49e6_748f_ea9b };
+        let mut rng = Self {
+            state: seed ^ 0x853c_49e6_748f_ea9b,
+        };
         rng.next_u64();
         rng
     }
@@ -65,9 +67,7 @@ impl Rng {
     /// the seed experiment used.
     pub fn glorot_uniform(&mut self, n: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
         let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
-        (0..n)
-            .map(|_| ((self.uniform() * 2.0 - 1.0) * limit) as f32)
-            .collect()
+        (0..n).map(|_| ((self.uniform() * 2.0 - 1.0) * limit) as f32).collect()
     }
 }
 
@@ -83,7 +83,12 @@ pub struct Draws {
 }
 
 impl Draws {
-    pub fn draw(config: &crate::config::TrainConfig, rng: &mut Rng, n_labeled: usize, n_unlabeled: Option<usize>) -> Self {
+    pub fn draw(
+        config: &crate::config::TrainConfig,
+        rng: &mut Rng,
+        n_labeled: usize,
+        n_unlabeled: Option<usize>,
+    ) -> Self {
         let mc = &config.model;
         let mut masks = |n: usize| {
             mc.dropout.then(|| {
@@ -94,8 +99,14 @@ impl Draws {
         };
         let masks_labeled = masks(n_labeled);
         let masks_unlabeled = n_unlabeled.and_then(&mut masks);
-        let d = config.vat.then(|| rng.normals(n_unlabeled.unwrap_or(n_labeled) * mc.pixels()));
-        Self { d, masks_labeled, masks_unlabeled }
+        let d = config
+            .vat
+            .then(|| rng.normals(n_unlabeled.unwrap_or(n_labeled) * mc.pixels()));
+        Self {
+            d,
+            masks_labeled,
+            masks_unlabeled,
+        }
     }
 }
 

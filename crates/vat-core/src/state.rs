@@ -39,7 +39,10 @@ pub async fn read_f32(t: burn::tensor::Tensor<1>) -> Result<Vec<f32>> {
 fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let mut header = serde_json::Map::new();
     let meta: BTreeMap<String, String> = metadata.into_iter().collect();
-    header.insert("__metadata__".into(), serde_json::to_value(meta).expect("strings serialise"));
+    header.insert(
+        "__metadata__".into(),
+        serde_json::to_value(meta).expect("strings serialise"),
+    );
     let mut offset = 0usize;
     for (name, shape, values) in &tensors {
         let end = offset + 4 * values.len();
@@ -68,9 +71,15 @@ fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<Str
 fn base_metadata(model: &ModelConfig) -> HashMap<String, String> {
     HashMap::from([
         ("format".into(), "pt".into()),
-        ("producer".into(), concat!("vat-core ", env!("CARGO_PKG_VERSION")).into()),
+        (
+            "producer".into(),
+            concat!("vat-core ", env!("CARGO_PKG_VERSION")).into(),
+        ),
         ("vat_format_version".into(), FORMAT_VERSION.into()),
-        ("model_config".into(), serde_json::to_string(model).expect("config serialises")),
+        (
+            "model_config".into(),
+            serde_json::to_string(model).expect("config serialises"),
+        ),
         (
             "input".into(),
             "float32 [batch, 1, H, W] (NCHW), pixel values / 255; logits out".into(),
@@ -106,11 +115,17 @@ pub fn export_checkpoint(
     tensors.extend(named(&opt.first, "optim.first.", &config.model));
     tensors.extend(named(&opt.second, "optim.second.", &config.model));
     let mut meta = base_metadata(&config.model);
-    meta.insert("optimizer".into(), serde_json::to_string(&opt.kind).expect("serialises"));
+    meta.insert(
+        "optimizer".into(),
+        serde_json::to_string(&opt.kind).expect("serialises"),
+    );
     meta.insert("optimizer_step".into(), opt.t.to_string());
     // A string: JS numbers cannot hold every u64.
     meta.insert("rng_state".into(), rng_state.to_string());
-    meta.insert("train_config".into(), serde_json::to_string(config).expect("serialises"));
+    meta.insert(
+        "train_config".into(),
+        serde_json::to_string(config).expect("serialises"),
+    );
     meta.insert("loop_state".into(), loop_state.into());
     serialize(tensors, meta)
 }
@@ -123,10 +138,16 @@ fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
 
 fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     let view = st.tensor(name).map_err(|_| {
-        VatError::WeightsFormat(format!("tensor '{name}' is missing; the file must hold {}", PARAM_NAMES.join(", ")))
+        VatError::WeightsFormat(format!(
+            "tensor '{name}' is missing; the file must hold {}",
+            PARAM_NAMES.join(", ")
+        ))
     })?;
     if view.dtype() != Dtype::F32 {
-        return Err(VatError::WeightsFormat(format!("tensor '{name}' is {:?}; only F32 is supported", view.dtype())));
+        return Err(VatError::WeightsFormat(format!(
+            "tensor '{name}' is {:?}; only F32 is supported",
+            view.dtype()
+        )));
     }
     if view.shape() != shape {
         return Err(VatError::WeightsFormat(format!(
@@ -141,7 +162,9 @@ fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
-        return Err(VatError::WeightsFormat(format!("tensor '{name}' holds a non-finite value at index {bad}")));
+        return Err(VatError::WeightsFormat(format!(
+            "tensor '{name}' holds a non-finite value at index {bad}"
+        )));
     }
     Ok(values)
 }
@@ -186,13 +209,16 @@ pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig) -> Result<Checkpoin
         .map_err(|e| VatError::WeightsFormat(format!("checkpoint train_config: {e}")))?;
     if saved.model != config.model || saved.optimizer != config.optimizer {
         return Err(VatError::WeightsFormat(
-            "the checkpoint was written for a different model or optimiser; resume with the config it was saved with".into(),
+            "the checkpoint was written for a different model or optimiser; resume with the config it was saved with"
+                .into(),
         ));
     }
     let kind: OptimizerKind = serde_json::from_str(&get("optimizer")?)
         .map_err(|e| VatError::WeightsFormat(format!("checkpoint optimizer: {e}")))?;
     let number = |k: &str| -> Result<u64> {
-        get(k)?.parse().map_err(|e| VatError::WeightsFormat(format!("checkpoint {k}: {e}")))
+        get(k)?
+            .parse()
+            .map_err(|e| VatError::WeightsFormat(format!("checkpoint {k}: {e}")))
     };
     let params = read_params(&st, "", &config.model)?;
     let opt = HostOptim {
@@ -201,5 +227,10 @@ pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig) -> Result<Checkpoin
         second: read_params(&st, "optim.second.", &config.model)?,
         t: number("optimizer_step")?,
     };
-    Ok(Checkpoint { params, opt, rng_state: number("rng_state")?, loop_state: meta.get("loop_state").cloned().unwrap_or_default() })
+    Ok(Checkpoint {
+        params,
+        opt,
+        rng_state: number("rng_state")?,
+        loop_state: meta.get("loop_state").cloned().unwrap_or_default(),
+    })
 }

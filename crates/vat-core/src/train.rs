@@ -47,7 +47,10 @@ pub fn check_images(model: &ModelConfig, x: &[f32]) -> Result<usize> {
         )));
     }
     if let Some(i) = x.iter().position(|v| !v.is_finite()) {
-        return Err(VatError::InvalidInput(format!("image value {i} is not finite ({})", x[i])));
+        return Err(VatError::InvalidInput(format!(
+            "image value {i} is not finite ({})",
+            x[i]
+        )));
     }
     Ok(x.len() / px)
 }
@@ -55,11 +58,16 @@ pub fn check_images(model: &ModelConfig, x: &[f32]) -> Result<usize> {
 /// Checks labels against the image count and the number of classes.
 pub fn check_labels(model: &ModelConfig, y: &[u32], n: usize) -> Result<()> {
     if y.len() != n {
-        return Err(VatError::InvalidInput(format!("{} labels for {n} images; they must match", y.len())));
+        return Err(VatError::InvalidInput(format!(
+            "{} labels for {n} images; they must match",
+            y.len()
+        )));
     }
     let k = model.classes;
     if let Some((i, l)) = y.iter().enumerate().find(|(_, l)| **l as usize >= k) {
-        return Err(VatError::InvalidInput(format!("label {l} at index {i} is outside 0..{k}")));
+        return Err(VatError::InvalidInput(format!(
+            "label {l} at index {i} is outside 0..{k}"
+        )));
     }
     Ok(())
 }
@@ -71,7 +79,12 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
         .map(|row| {
             row.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |best, (i, &v)| {
+                        if v > best.1 { (i, v) } else { best }
+                    },
+                )
                 .0
         })
         .collect()
@@ -83,7 +96,10 @@ enum Weights {
     Host { params: HostParams, opt: HostOptim },
     /// Tensors on a burn device.
     #[cfg(feature = "burn")]
-    Burn { params: crate::model::Params, opt: crate::optim::OptimState },
+    Burn {
+        params: crate::model::Params,
+        opt: crate::optim::OptimState,
+    },
 }
 
 /// Owns the backend, the parameters, the optimiser and the RNG.
@@ -100,7 +116,15 @@ impl Trainer {
         let mut rng = Rng::new(config.seed);
         let params = init_params(&config.model, &mut rng);
         let opt = HostOptim::zeros_like(config.optimizer, &params);
-        let mut t = Self { config, backend, rng, weights: Weights::Host { params: params.clone(), opt: opt.clone() } };
+        let mut t = Self {
+            config,
+            backend,
+            rng,
+            weights: Weights::Host {
+                params: params.clone(),
+                opt: opt.clone(),
+            },
+        };
         t.restore(params, Some(opt));
         Ok(t)
     }
@@ -136,7 +160,15 @@ impl Trainer {
                     second.push(read_f32(b.clone()).await?);
                 }
                 let eight = |v: Vec<Vec<f32>>| -> HostParams { v.try_into().expect("eight arrays") };
-                Ok((eight(host), HostOptim { kind: opt.kind, first: eight(first), second: eight(second), t: opt.t }))
+                Ok((
+                    eight(host),
+                    HostOptim {
+                        kind: opt.kind,
+                        first: eight(first),
+                        second: eight(second),
+                        t: opt.t,
+                    },
+                ))
             }
         }
     }
@@ -158,7 +190,9 @@ impl Trainer {
                     (Some(o), _) => o,
                     (None, Weights::Host { opt, .. }) => opt.clone(),
                     #[cfg(feature = "burn")]
-                    (None, Weights::Burn { .. }) => unreachable!("a CPU trainer keeps host weights"),
+                    (None, Weights::Burn { .. }) => {
+                        unreachable!("a CPU trainer keeps host weights")
+                    }
                 };
                 self.weights = Weights::Host { params, opt };
             }
@@ -169,14 +203,27 @@ impl Trainer {
                 let device = self.device().clone();
                 let up = |v: HostParams| Params::from_vecs(&mc, v.into(), &device).flat();
                 let opt = match (opt, &self.weights) {
-                    (Some(o), _) => OptimState { kind: o.kind, first: up(o.first), second: up(o.second), t: o.t },
+                    (Some(o), _) => OptimState {
+                        kind: o.kind,
+                        first: up(o.first),
+                        second: up(o.second),
+                        t: o.t,
+                    },
                     (None, Weights::Burn { opt, .. }) => opt.clone(),
                     (None, Weights::Host { opt, .. }) => {
                         let o = opt.clone();
-                        OptimState { kind: o.kind, first: up(o.first), second: up(o.second), t: o.t }
+                        OptimState {
+                            kind: o.kind,
+                            first: up(o.first),
+                            second: up(o.second),
+                            t: o.t,
+                        }
                     }
                 };
-                self.weights = Weights::Burn { params: Params::from_vecs(&mc, params.into(), &device), opt };
+                self.weights = Weights::Burn {
+                    params: Params::from_vecs(&mc, params.into(), &device),
+                    opt,
+                };
             }
             #[cfg(not(feature = "burn"))]
             _ => unreachable!("this build starts only the CPU backend"),
@@ -190,7 +237,9 @@ impl Trainer {
     pub async fn train_step(&mut self, x: &[f32], y: &[u32], x_u: Option<&[f32]>, lr: f64) -> Result<StepStats> {
         self.backend.check_alive()?;
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(VatError::InvalidConfig(format!("learning rate must be positive, got {lr}")));
+            return Err(VatError::InvalidConfig(format!(
+                "learning rate must be positive, got {lr}"
+            )));
         }
         let mc = self.config.model.clone();
         let n = check_images(&mc, x)?;
@@ -206,7 +255,9 @@ impl Trainer {
             Weights::Host { params, opt } => {
                 let out = cpu::step::forward_backward(&self.config, params, x, y, x_u, &draws, &self.backend.threads);
                 let scalars = check([out.loss, out.ce, out.lds, out.entropy])?;
-                opt.step(&self.config, lr, params, &out.grads);
+                cpu::profile::time(cpu::profile::Op::Optimizer, || {
+                    opt.step(&self.config, lr, params, &out.grads)
+                });
                 (scalars, out.logits)
             }
             #[cfg(feature = "burn")]
@@ -221,7 +272,10 @@ impl Trainer {
                 let noise = graph::Noise::upload(&mc, &draws, n, n_u, &device);
                 let out = graph::forward_backward(&self.config, params, xt, targets, xu, &noise);
                 // One read-back per step: the four scalars and the labeled logits.
-                let packed = Tensor::cat(vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)], 0);
+                let packed = Tensor::cat(
+                    vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
+                    0,
+                );
                 let host = read_f32(packed).await?;
                 let (s, logits) = host.split_at(4);
                 let scalars = check([s[0], s[1], s[2], s[3]])?;
@@ -235,7 +289,14 @@ impl Trainer {
             .zip(y)
             .filter(|(p, t)| **p == **t as usize)
             .count() as u32;
-        Ok(StepStats { loss: scalars[0], ce: scalars[1], lds: scalars[2], entropy: scalars[3], correct, batch: n as u32 })
+        Ok(StepStats {
+            loss: scalars[0],
+            ce: scalars[1],
+            lds: scalars[2],
+            entropy: scalars[3],
+            correct,
+            batch: n as u32,
+        })
     }
 
     /// Logits for `x` without dropout, in batches of `batch_size`.
@@ -280,6 +341,11 @@ impl Trainer {
             confusion[t as usize * k + p] += 1;
         }
         let correct: u32 = (0..k).map(|i| confusion[i * k + i]).sum();
-        Ok(EvalStats { loss: loss / n as f64, accuracy: correct as f64 / n as f64, count: n as u32, confusion })
+        Ok(EvalStats {
+            loss: loss / n as f64,
+            accuracy: correct as f64 / n as f64,
+            count: n as u32,
+            confusion,
+        })
     }
 }

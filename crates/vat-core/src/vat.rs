@@ -6,7 +6,10 @@
 
 use burn::tensor::{Tensor, activation::log_softmax};
 
-use crate::{config::TrainConfig, model::{DropoutMasks, Params}};
+use crate::{
+    config::TrainConfig,
+    model::{DropoutMasks, Params},
+};
 
 /// Mean over the batch of KL(softmax(p_logits) || softmax(q_logits)).
 ///

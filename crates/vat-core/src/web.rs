@@ -45,7 +45,9 @@ pub async fn create_trainer(backend: String, config_json: String, threads: u32) 
     let kind: BackendKind = backend.parse()?;
     let config = TrainConfig::from_json(&config_json)?;
     let backend = Backend::start(kind, threads as usize).await?;
-    Ok(VatTrainer { inner: Trainer::new(config, backend)? })
+    Ok(VatTrainer {
+        inner: Trainer::new(config, backend)?,
+    })
 }
 
 /// How many threads this build's CPU backend can use (1 without threads).
@@ -89,7 +91,13 @@ impl VatTrainer {
     /// One optimiser step. `x`: n images of h*w pixels in [0, 1], flat; `y`: n labels;
     /// `xUnlabeled`: the semi-supervised VAT batch, or undefined for the seed's supervised VAT.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = trainStep))]
-    pub async fn train_step(&mut self, x: Vec<f32>, y: Vec<u32>, x_unlabeled: Option<Vec<f32>>, lr: f64) -> Result<StepStats> {
+    pub async fn train_step(
+        &mut self,
+        x: Vec<f32>,
+        y: Vec<u32>,
+        x_unlabeled: Option<Vec<f32>>,
+        lr: f64,
+    ) -> Result<StepStats> {
         self.inner.train_step(&x, &y, x_unlabeled.as_deref(), lr).await
     }
 
@@ -190,4 +198,3 @@ pub fn parse_config(config_json: String) -> Result<String> {
     let c = TrainConfig::from_json(&config_json)?;
     Ok(serde_json::to_string(&c).expect("config serialises"))
 }
-

@@ -38,7 +38,13 @@ fn device(b: &Backend) -> Device {
 /// A model small enough for finite differences: 8x8 input, 3 filters, 5 hidden units.
 fn tiny() -> TrainConfig {
     TrainConfig {
-        model: ModelConfig { image_size: 8, conv_filters: 3, hidden: 5, classes: 4, ..Default::default() },
+        model: ModelConfig {
+            image_size: 8,
+            conv_filters: 3,
+            hidden: 5,
+            classes: 4,
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -129,14 +135,28 @@ fn power_iteration_direction_matches_finite_differences() {
     // Compare it with central differences of the same function, coordinate by coordinate.
     let b = burn_cpu();
     let device = device(&b);
-    let config = TrainConfig { xi: 2.0, eps: 1.0, ..tiny() };
+    let config = TrainConfig {
+        xi: 2.0,
+        eps: 1.0,
+        ..tiny()
+    };
     let mut rng = Rng::new(5);
     let params = Params::init(&config.model, &mut rng, &device);
     let (x, _) = batch(&config, 1, 6);
     let xt = tensor4(x.clone(), &config, &device);
     let clean = params.forward(xt.clone(), None);
     let d0 = rng.normals(64);
-    let r = host(r_adv(&params, xt.clone(), clean.clone(), tensor4(d0.clone(), &config, &device), &config, None).flatten(0, 3));
+    let r = host(
+        r_adv(
+            &params,
+            xt.clone(),
+            clean.clone(),
+            tensor4(d0.clone(), &config, &device),
+            &config,
+            None,
+        )
+        .flatten(0, 3),
+    );
 
     let probe = host(normalize_per_sample(tensor4(d0, &config, &device)).flatten(0, 3));
     let kl_at = |r: &[f32]| -> f64 {
@@ -174,7 +194,12 @@ fn a_few_steps_reduce_the_loss() {
             for _ in 0..steps {
                 last = block_on(t.train_step(&x, &y, None, lr)).unwrap();
             }
-            assert!(last.loss < 0.7 * first.loss, "{kind:?} {optimizer:?}: loss {} -> {}", first.loss, last.loss);
+            assert!(
+                last.loss < 0.7 * first.loss,
+                "{kind:?} {optimizer:?}: loss {} -> {}",
+                first.loss,
+                last.loss
+            );
             assert!(last.lds > 0.0);
         }
     }
@@ -189,7 +214,11 @@ fn semi_supervised_step_applies_vat_and_entmin_to_the_unlabeled_batch() {
     let params = Params::init(&config.model, &mut rng, &device);
     let (x, y) = batch(&config, 3, 9);
     let (xu, _) = batch(&config, 6, 10);
-    let noise = Noise { d: Some(tensor4(rng.normals(6 * 64), &config, &device)), masks_labeled: None, masks_unlabeled: None };
+    let noise = Noise {
+        d: Some(tensor4(rng.normals(6 * 64), &config, &device)),
+        masks_labeled: None,
+        masks_unlabeled: None,
+    };
     let out = forward_backward(
         &config,
         &params,
@@ -206,7 +235,13 @@ fn semi_supervised_step_applies_vat_and_entmin_to_the_unlabeled_batch() {
 
 #[test]
 fn dropout_masks_are_shared_so_lds_stays_zero_at_r_zero() {
-    let config = TrainConfig { model: ModelConfig { dropout: true, ..tiny().model }, ..tiny() };
+    let config = TrainConfig {
+        model: ModelConfig {
+            dropout: true,
+            ..tiny().model
+        },
+        ..tiny()
+    };
     let b = burn_cpu();
     let device = device(&b);
     let mut rng = Rng::new(11);
@@ -219,7 +254,10 @@ fn dropout_masks_are_shared_so_lds_stays_zero_at_r_zero() {
     let c = params.forward(x.clone(), Some(&masks));
     assert!(host(kl_with_logits(a.clone(), c))[0].abs() < 1e-7);
     let no_dropout = params.forward(x, None);
-    assert!(host(kl_with_logits(a, no_dropout))[0] > 1e-6, "the masks must change the output");
+    assert!(
+        host(kl_with_logits(a, no_dropout))[0] > 1e-6,
+        "the masks must change the output"
+    );
 }
 
 #[test]
@@ -242,7 +280,14 @@ fn weights_round_trip_exactly() {
 #[test]
 fn resuming_a_checkpoint_continues_the_same_run() {
     for kind in CPU_KINDS {
-        let config = TrainConfig { model: ModelConfig { dropout: true, ..tiny().model }, optimizer: OptimizerKind::Adam, ..tiny() };
+        let config = TrainConfig {
+            model: ModelConfig {
+                dropout: true,
+                ..tiny().model
+            },
+            optimizer: OptimizerKind::Adam,
+            ..tiny()
+        };
         let (x, y) = batch(&config, 8, 14);
         let mut a = Trainer::new(config.clone(), start(kind, 1)).unwrap();
         for _ in 0..3 {
@@ -252,7 +297,14 @@ fn resuming_a_checkpoint_continues_the_same_run() {
         let ck = state::export_checkpoint(&params, &opt, a.rng.state(), &a.config, r#"{"epoch":2}"#).unwrap();
         let next_a = block_on(a.train_step(&x, &y, None, 0.01)).unwrap();
 
-        let mut b = Trainer::new(TrainConfig { seed: 999, ..config.clone() }, start(kind, 1)).unwrap();
+        let mut b = Trainer::new(
+            TrainConfig {
+                seed: 999,
+                ..config.clone()
+            },
+            start(kind, 1),
+        )
+        .unwrap();
         let restored = state::import_checkpoint(&ck, &b.config).unwrap();
         b.restore(restored.params, Some(restored.opt));
         b.rng = Rng::from_state(restored.rng_state);
@@ -268,11 +320,23 @@ fn rejects_weights_for_another_architecture() {
     let small = tiny();
     let t = Trainer::new(small.clone(), start(BackendKind::Cpu, 1)).unwrap();
     let bytes = state::export_weights(&block_on(t.params()).unwrap(), &small.model).unwrap();
-    let other = ModelConfig { hidden: 6, ..small.model };
-    assert!(matches!(state::import_weights(&bytes, &other), Err(VatError::WeightsFormat(_))));
-    assert!(matches!(state::import_weights(b"not safetensors", &small.model), Err(VatError::WeightsFormat(_))));
+    let other = ModelConfig {
+        hidden: 6,
+        ..small.model
+    };
+    assert!(matches!(
+        state::import_weights(&bytes, &other),
+        Err(VatError::WeightsFormat(_))
+    ));
+    assert!(matches!(
+        state::import_weights(b"not safetensors", &small.model),
+        Err(VatError::WeightsFormat(_))
+    ));
     // A weights file is not a checkpoint.
-    assert!(matches!(state::import_checkpoint(&bytes, &small), Err(VatError::WeightsFormat(_))));
+    assert!(matches!(
+        state::import_checkpoint(&bytes, &small),
+        Err(VatError::WeightsFormat(_))
+    ));
 }
 
 #[test]
@@ -281,19 +345,34 @@ fn train_step_rejects_mismatched_or_non_finite_input() {
         let config = tiny();
         let mut t = Trainer::new(config.clone(), start(kind, 1)).unwrap();
         let (x, y) = batch(&config, 4, 15);
-        assert!(matches!(block_on(t.train_step(&x[..10], &y, None, 1.0)), Err(VatError::InvalidInput(_))));
-        assert!(matches!(block_on(t.train_step(&x, &y[..3], None, 1.0)), Err(VatError::InvalidInput(_))));
-        assert!(matches!(block_on(t.train_step(&x, &[0, 1, 2, 9], None, 1.0)), Err(VatError::InvalidInput(_))));
+        assert!(matches!(
+            block_on(t.train_step(&x[..10], &y, None, 1.0)),
+            Err(VatError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            block_on(t.train_step(&x, &y[..3], None, 1.0)),
+            Err(VatError::InvalidInput(_))
+        ));
+        assert!(matches!(
+            block_on(t.train_step(&x, &[0, 1, 2, 9], None, 1.0)),
+            Err(VatError::InvalidInput(_))
+        ));
         let mut nan = x.clone();
         nan[5] = f32::NAN;
-        assert!(matches!(block_on(t.train_step(&nan, &y, None, 1.0)), Err(VatError::InvalidInput(_))));
+        assert!(matches!(
+            block_on(t.train_step(&nan, &y, None, 1.0)),
+            Err(VatError::InvalidInput(_))
+        ));
     }
 }
 
 #[test]
 fn a_diverging_run_stops_with_non_finite_loss_and_keeps_its_weights() {
     for kind in CPU_KINDS {
-        let config = TrainConfig { optimizer: OptimizerKind::Adam, ..tiny() };
+        let config = TrainConfig {
+            optimizer: OptimizerKind::Adam,
+            ..tiny()
+        };
         let mut t = Trainer::new(config.clone(), start(kind, 1)).unwrap();
         let (x, y) = batch(&config, 4, 16);
         // Adam moves every weight by about lr, so lr = 1e38 pushes the next logits past f32::MAX.
@@ -309,15 +388,23 @@ fn a_diverging_run_stops_with_non_finite_loss_and_keeps_its_weights() {
 
 #[test]
 fn web_surface_reports_typed_errors() {
-    let err = block_on(web::create_trainer("tpu".into(), "{}".into(), 1)).err().unwrap();
+    let err = block_on(web::create_trainer("tpu".into(), "{}".into(), 1))
+        .err()
+        .unwrap();
     assert_eq!(err.name(), "InvalidConfigError");
-    let err = block_on(web::create_trainer("cpu".into(), r#"{"eps": 0}"#.into(), 1)).err().unwrap();
+    let err = block_on(web::create_trainer("cpu".into(), r#"{"eps": 0}"#.into(), 1))
+        .err()
+        .unwrap();
     assert_eq!(err.name(), "InvalidConfigError");
-    let err = block_on(web::create_trainer("burn-cpu".into(), "{}".into(), 2)).err().unwrap();
+    let err = block_on(web::create_trainer("burn-cpu".into(), "{}".into(), 2))
+        .err()
+        .unwrap();
     assert_eq!(err.name(), "InvalidConfigError", "burn-flex runs on one thread");
     #[cfg(not(feature = "webgpu"))]
     {
-        let err = block_on(web::create_trainer("webgpu".into(), "{}".into(), 1)).err().unwrap();
+        let err = block_on(web::create_trainer("webgpu".into(), "{}".into(), 1))
+            .err()
+            .unwrap();
         assert_eq!(err.name(), "BackendUnavailableError");
     }
 }
@@ -344,11 +431,31 @@ fn web_trainer_evaluates_and_inspects() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let weights: Vec<f32> = vat_core::params::PARAM_NAMES
         .iter()
-        .flat_map(|n| st.tensor(n).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect::<Vec<_>>())
+        .flat_map(|n| {
+            st.tensor(n)
+                .unwrap()
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                .collect::<Vec<_>>()
+        })
         .collect();
     let d = Rng::new(1).normals(x.len());
     for backend in ["cpu", "burn-cpu"] {
-        let ins = block_on(web::inspect(backend.into(), 1, json.clone(), weights.clone(), x.clone(), y.clone(), None, Some(d.clone()), None, None, 1.0)).unwrap();
+        let ins = block_on(web::inspect(
+            backend.into(),
+            1,
+            json.clone(),
+            weights.clone(),
+            x.clone(),
+            y.clone(),
+            None,
+            Some(d.clone()),
+            None,
+            None,
+            1.0,
+        ))
+        .unwrap();
         let k = 4;
         for (row_l, row_p) in ins.logits.chunks(k).zip(probs.chunks(k)) {
             let m = row_l.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -373,17 +480,77 @@ fn rel_err(a: &[f32], b: &[f32]) -> f32 {
 fn cpu_kernels_agree_with_the_burn_graph_on_every_kind_of_step() {
     // Every quantity of one step, from the same weights and draws: the CPU kernels' explicit
     // gradients against burn's autodiff. Both run in f32, in different orders of addition.
-    let base = TrainConfig { model: ModelConfig { image_size: 11, conv_filters: 5, hidden: 7, classes: 4, ..Default::default() }, ..Default::default() };
-    let dropout = ModelConfig { dropout: true, ..base.model.clone() };
+    let base = TrainConfig {
+        model: ModelConfig {
+            image_size: 11,
+            conv_filters: 5,
+            hidden: 7,
+            classes: 4,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let dropout = ModelConfig {
+        dropout: true,
+        ..base.model.clone()
+    };
     let cases: Vec<(&str, TrainConfig, bool)> = vec![
         ("supervised VAT, Adadelta", base.clone(), false),
-        ("no VAT", TrainConfig { vat: false, ..base.clone() }, false),
-        ("two power iterations, Adam", TrainConfig { power_iterations: 2, optimizer: OptimizerKind::Adam, eps: 2.5, xi: 0.5, alpha: 0.7, ..base.clone() }, false),
-        ("dropout", TrainConfig { model: dropout.clone(), ..base.clone() }, false),
-        ("supervised EntMin", TrainConfig { entmin: true, ..base.clone() }, false),
+        (
+            "no VAT",
+            TrainConfig {
+                vat: false,
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "two power iterations, Adam",
+            TrainConfig {
+                power_iterations: 2,
+                optimizer: OptimizerKind::Adam,
+                eps: 2.5,
+                xi: 0.5,
+                alpha: 0.7,
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "dropout",
+            TrainConfig {
+                model: dropout.clone(),
+                ..base.clone()
+            },
+            false,
+        ),
+        (
+            "supervised EntMin",
+            TrainConfig {
+                entmin: true,
+                ..base.clone()
+            },
+            false,
+        ),
         ("semi-supervised", base.clone(), true),
-        ("semi-supervised, dropout, EntMin", TrainConfig { model: dropout, entmin: true, ..base.clone() }, true),
-        ("semi-supervised EntMin without VAT", TrainConfig { vat: false, entmin: true, ..base.clone() }, true),
+        (
+            "semi-supervised, dropout, EntMin",
+            TrainConfig {
+                model: dropout,
+                entmin: true,
+                ..base.clone()
+            },
+            true,
+        ),
+        (
+            "semi-supervised EntMin without VAT",
+            TrainConfig {
+                vat: false,
+                entmin: true,
+                ..base.clone()
+            },
+            true,
+        ),
     ];
     let (cpu, graph) = (start(BackendKind::Cpu, 1), burn_cpu());
     for (name, config, semi) in cases {
@@ -419,7 +586,12 @@ fn cpu_kernels_agree_with_the_burn_graph_on_every_kind_of_step() {
             let e = rel_err(x, y);
             assert!(e < tol, "{name}: {what} differ by {e:e} (tolerance {tol:e})");
         }
-        for (what, x, y) in [("loss", a.loss, b.loss), ("ce", a.ce, b.ce), ("lds", a.lds, b.lds), ("entropy", a.entropy, b.entropy)] {
+        for (what, x, y) in [
+            ("loss", a.loss, b.loss),
+            ("ce", a.ce, b.ce),
+            ("lds", a.lds, b.lds),
+            ("entropy", a.entropy, b.entropy),
+        ] {
             assert!((x - y).abs() <= 1e-5 * y.abs().max(1.0), "{name}: {what} {x} vs {y}");
         }
     }
@@ -429,7 +601,13 @@ fn cpu_kernels_agree_with_the_burn_graph_on_every_kind_of_step() {
 fn the_thread_count_does_not_change_a_single_bit() {
     // The CPU kernels split work into fixed chunks and add partial sums in chunk order, so the
     // same seed gives the same weights on any number of threads.
-    let config = TrainConfig { model: ModelConfig { dropout: true, ..ModelConfig::default() }, ..Default::default() };
+    let config = TrainConfig {
+        model: ModelConfig {
+            dropout: true,
+            ..ModelConfig::default()
+        },
+        ..Default::default()
+    };
     let (x, y) = batch(&config, 19, 24);
     let run = |threads: usize| {
         let mut t = Trainer::new(config.clone(), start(BackendKind::Cpu, threads)).unwrap();

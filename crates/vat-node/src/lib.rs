@@ -104,8 +104,18 @@ impl VatTrainer {
     }
 
     #[napi(js_name = "trainStep")]
-    pub fn train_step(&mut self, x: Float32Array, y: Uint32Array, x_unlabeled: Option<Float32Array>, lr: f64) -> Result<StepStats> {
-        let s = block_on(self.inner.train_step(x.to_vec(), y.to_vec(), x_unlabeled.map(|u| u.to_vec()), lr)).map_err(js)?;
+    pub fn train_step(
+        &mut self,
+        x: Float32Array,
+        y: Uint32Array,
+        x_unlabeled: Option<Float32Array>,
+        lr: f64,
+    ) -> Result<StepStats> {
+        let s = block_on(
+            self.inner
+                .train_step(x.to_vec(), y.to_vec(), x_unlabeled.map(|u| u.to_vec()), lr),
+        )
+        .map_err(js)?;
         Ok(StepStats {
             loss: s.loss as f64,
             ce: s.ce as f64,
@@ -119,7 +129,12 @@ impl VatTrainer {
     #[napi]
     pub fn evaluate(&self, x: Float32Array, y: Uint32Array, batch_size: u32) -> Result<EvalStats> {
         let e = block_on(self.inner.evaluate(x.to_vec(), y.to_vec(), batch_size as usize)).map_err(js)?;
-        Ok(EvalStats { loss: e.loss, accuracy: e.accuracy, count: e.count, confusion: Uint32Array::new(e.confusion) })
+        Ok(EvalStats {
+            loss: e.loss,
+            accuracy: e.accuracy,
+            count: e.count,
+            confusion: Uint32Array::new(e.confusion),
+        })
     }
 
     #[napi]

@@ -29,7 +29,11 @@ impl<'a> View<'a> {
     fn check(&self, rows: usize, cols: usize, what: &str) {
         if rows > 0 && cols > 0 {
             let last = (rows - 1) * self.rs + (cols - 1) * self.cs;
-            assert!(last < self.data.len(), "{what}: a {rows}x{cols} view reaches {last}, past {}", self.data.len());
+            assert!(
+                last < self.data.len(),
+                "{what}: a {rows}x{cols} view reaches {last}, past {}",
+                self.data.len()
+            );
         }
     }
 }
@@ -155,7 +159,17 @@ impl Conv {
     pub fn forward_relu(&self, x: &[f32], kernel: &[f32], bias: &[f32], out: &mut [f32], patches: &mut [f32]) {
         self.im2col(x, patches);
         let (p, k, f) = (self.out_pixels(), self.k(), self.f);
-        matmul(p, f, k, out, f, false, View::rows(patches, k), View::transposed(kernel, k), Parallelism::None);
+        matmul(
+            p,
+            f,
+            k,
+            out,
+            f,
+            false,
+            View::rows(patches, k),
+            View::transposed(kernel, k),
+            Parallelism::None,
+        );
         for row in out.chunks_exact_mut(f) {
             for (v, b) in row.iter_mut().zip(bias) {
                 *v = (*v + b).max(0.0);
@@ -168,7 +182,17 @@ impl Conv {
     pub fn backward_weights(&self, x: &[f32], dy: &[f32], dkernel: &mut [f32], dbias: &mut [f32], patches: &mut [f32]) {
         self.im2col(x, patches);
         let (p, k, f) = (self.out_pixels(), self.k(), self.f);
-        matmul(f, k, p, dkernel, k, true, View::transposed(dy, f), View::rows(patches, k), Parallelism::None);
+        matmul(
+            f,
+            k,
+            p,
+            dkernel,
+            k,
+            true,
+            View::transposed(dy, f),
+            View::rows(patches, k),
+            Parallelism::None,
+        );
         for row in dy.chunks_exact(f) {
             for (b, g) in dbias.iter_mut().zip(row) {
                 *b += g;
@@ -179,7 +203,17 @@ impl Conv {
     /// The input gradient `dx [h, w, c]` from `dy [oh * ow, f]`.
     pub fn backward_input(&self, kernel: &[f32], dy: &[f32], dx: &mut [f32], dpatches: &mut [f32]) {
         let (p, k, f) = (self.out_pixels(), self.k(), self.f);
-        matmul(p, k, f, dpatches, k, false, View::rows(dy, f), View::rows(kernel, k), Parallelism::None);
+        matmul(
+            p,
+            k,
+            f,
+            dpatches,
+            k,
+            false,
+            View::rows(dy, f),
+            View::rows(kernel, k),
+            Parallelism::None,
+        );
         self.col2im(dpatches, dx);
     }
 }
@@ -212,7 +246,15 @@ pub fn max_pool_forward(x: &[f32], h: usize, w: usize, c: usize, out: &mut [f32]
 
 /// Routes each pooled gradient to its window's winner, through the relu that precedes the pool
 /// (`pooled` holds the relu outputs, so a winner of 0 passes no gradient). `dx` is `[h, w, c]`.
-pub fn max_pool_relu_backward(dpooled: &[f32], pooled: &[f32], arg: &[u8], h: usize, w: usize, c: usize, dx: &mut [f32]) {
+pub fn max_pool_relu_backward(
+    dpooled: &[f32],
+    pooled: &[f32],
+    arg: &[u8],
+    h: usize,
+    w: usize,
+    c: usize,
+    dx: &mut [f32],
+) {
     let (ph, pw) = (h / 2, w / 2);
     dx.fill(0.0);
     for py in 0..ph {
@@ -300,7 +342,8 @@ mod tests {
                     for i in 0..cv.c {
                         for dy in 0..3 {
                             for dx in 0..3 {
-                                s += x[((y + dy) * cv.w + xo + dx) * cv.c + i] * kernel_oihw[((o * cv.c + i) * 3 + dy) * 3 + dx];
+                                s += x[((y + dy) * cv.w + xo + dx) * cv.c + i]
+                                    * kernel_oihw[((o * cv.c + i) * 3 + dy) * 3 + dx];
                             }
                         }
                     }
@@ -312,7 +355,9 @@ mod tests {
     }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
-        (0..n).map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 1000) as f32 / 500.0 - 1.0).collect()
+        (0..n)
+            .map(|i| (((i as u32).wrapping_mul(2654435761).wrapping_add(seed)) % 1000) as f32 / 500.0 - 1.0)
+            .collect()
     }
 
     #[test]

@@ -11,10 +11,12 @@
 //! - [`model`]: forward and backward passes of the CNN;
 //! - [`step`]: the losses and the VAT step;
 //! - [`optim`]: Adam and Adadelta on host arrays;
-//! - [`par`]: threads, with results that do not depend on their number.
+//! - [`par`]: threads, with results that do not depend on their number;
+//! - [`profile`]: time per kind of operation (feature `profile`).
 
 pub mod kernels;
 pub mod model;
 pub mod optim;
 pub mod par;
+pub mod profile;
 pub mod step;

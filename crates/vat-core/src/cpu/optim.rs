@@ -16,7 +16,12 @@ pub struct HostOptim {
 impl HostOptim {
     pub fn zeros_like(kind: OptimizerKind, params: &[Vec<f32>; 8]) -> Self {
         let zeros = || params.clone().map(|p| vec![0.0; p.len()]);
-        Self { kind, first: zeros(), second: zeros(), t: 0 }
+        Self {
+            kind,
+            first: zeros(),
+            second: zeros(),
+            t: 0,
+        }
     }
 
     /// One update of `params` in place.

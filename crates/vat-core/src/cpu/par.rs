@@ -21,7 +21,10 @@ unsafe impl<T: Send> Sync for Disjoint<T> {}
 
 impl<T> Disjoint<T> {
     pub fn new(buf: &mut [T]) -> Self {
-        Self { ptr: buf.as_mut_ptr(), len: buf.len() }
+        Self {
+            ptr: buf.as_mut_ptr(),
+            len: buf.len(),
+        }
     }
 
     /// The part `range` of the buffer.
@@ -30,7 +33,11 @@ impl<T> Disjoint<T> {
     /// No two live slices from the same `Disjoint` may overlap.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn slice(&self, range: core::ops::Range<usize>) -> &mut [T] {
-        assert!(range.start <= range.end && range.end <= self.len, "chunk {range:?} outside 0..{}", self.len);
+        assert!(
+            range.start <= range.end && range.end <= self.len,
+            "chunk {range:?} outside 0..{}",
+            self.len
+        );
         unsafe { core::slice::from_raw_parts_mut(self.ptr.add(range.start), range.end - range.start) }
     }
 }
@@ -86,7 +93,9 @@ impl Threads {
                         .num_threads(count)
                         .thread_name(|i| format!("vat-cpu-{i}"))
                         .build()
-                        .map_err(|e| crate::error::VatError::BackendUnavailable(format!("cannot start {count} threads: {e}")))?,
+                        .map_err(|e| {
+                            crate::error::VatError::BackendUnavailable(format!("cannot start {count} threads: {e}"))
+                        })?,
                 )
             } else {
                 None

@@ -9,6 +9,7 @@
 use super::{
     model::{self, Cache, Grads, Masks, Weights},
     par::Threads,
+    profile::{Op, time},
 };
 use crate::{config::TrainConfig, rng::Draws};
 
@@ -116,12 +117,13 @@ pub fn forward_backward(
     let mc = &config.model;
     let (k, px) = (mc.classes, mc.pixels());
     let w = Weights::prepare(mc, params);
-    let masks_of = |m: &Option<(Vec<f32>, Vec<f32>)>, n: usize| m.as_ref().map(|(c, d)| Masks::from_nchw(mc, n, c, d.clone()));
+    let masks_of =
+        |m: &Option<(Vec<f32>, Vec<f32>)>, n: usize| m.as_ref().map(|(c, d)| Masks::from_nchw(mc, n, c, d.clone()));
     let masks_l = masks_of(&noise.masks_labeled, labels.len());
     let mut grads = model::zero_grads(mc);
 
     let clean = model::forward(mc, &w, x, masks_l.as_ref(), threads);
-    let (ce, mut d_clean) = cross_entropy(&clean.logits, labels, k);
+    let (ce, mut d_clean) = time(Op::SoftmaxKl, || cross_entropy(&clean.logits, labels, k));
     let mut loss = ce;
 
     // The VAT batch: the labeled one (supervised, reusing its clean pass) or the unlabeled one.
@@ -142,29 +144,34 @@ pub fn forward_backward(
     let mut r_adv = None;
 
     if config.vat {
-        let log_p = log_softmax(&clean_v.logits, k);
+        let log_p = time(Op::SoftmaxKl, || log_softmax(&clean_v.logits, k));
         let mut d = noise.d.clone().expect("a VAT step needs a direction d");
         for _ in 0..config.power_iterations {
-            normalize_per_sample(&mut d, px);
-            d.iter_mut().for_each(|v| *v *= config.xi as f32);
-            let probe = model::forward(mc, &w, &add(xv, &d), masks_v, threads);
-            let (_, dq) = kl(&log_p, &probe.logits, k, 1.0);
+            let x_probe = time(Op::Elementwise, || {
+                normalize_per_sample(&mut d, px);
+                d.iter_mut().for_each(|v| *v *= config.xi as f32);
+                add(xv, &d)
+            });
+            let probe = model::forward(mc, &w, &x_probe, masks_v, threads);
+            let (_, dq) = time(Op::SoftmaxKl, || kl(&log_p, &probe.logits, k, 1.0));
             let mut g = vec![0.0; xv.len()];
-            model::backward(mc, &w, &add(xv, &d), &probe, &dq, masks_v, threads, None, Some(&mut g));
+            model::backward(mc, &w, &x_probe, &probe, &dq, masks_v, threads, None, Some(&mut g));
             d = g;
         }
-        normalize_per_sample(&mut d, px);
-        d.iter_mut().for_each(|v| *v *= config.eps as f32);
-        let x_adv = add(xv, &d);
+        let x_adv = time(Op::Elementwise, || {
+            normalize_per_sample(&mut d, px);
+            d.iter_mut().for_each(|v| *v *= config.eps as f32);
+            add(xv, &d)
+        });
         let adv = model::forward(mc, &w, &x_adv, masks_v, threads);
-        let (value, d_adv) = kl(&log_p, &adv.logits, k, config.alpha as f32);
+        let (value, d_adv) = time(Op::SoftmaxKl, || kl(&log_p, &adv.logits, k, config.alpha as f32));
         model::backward(mc, &w, &x_adv, &adv, &d_adv, masks_v, threads, Some(&mut grads), None);
         lds = value;
         loss += value * config.alpha as f32;
         r_adv = Some(d);
     }
     if config.entmin {
-        let (value, g) = entropy(&clean_v.logits, k);
+        let (value, g) = time(Op::SoftmaxKl, || entropy(&clean_v.logits, k));
         ent = value;
         loss += value;
         match x_u {
@@ -172,11 +179,29 @@ pub fn forward_backward(
             Some(_) => d_clean_u = Some(g),
         }
     }
-    model::backward(mc, &w, x, &clean, &d_clean, masks_l.as_ref(), threads, Some(&mut grads), None);
+    model::backward(
+        mc,
+        &w,
+        x,
+        &clean,
+        &d_clean,
+        masks_l.as_ref(),
+        threads,
+        Some(&mut grads),
+        None,
+    );
     if let (Some(u), Some(cu), Some(g)) = (x_u, clean_u.as_ref(), d_clean_u) {
         model::backward(mc, &w, u, cu, &g, masks_v, threads, Some(&mut grads), None);
     }
-    StepOutputs { loss, ce, lds, entropy: ent, logits: clean.logits, r_adv, grads }
+    StepOutputs {
+        loss,
+        ce,
+        lds,
+        entropy: ent,
+        logits: clean.logits,
+        r_adv,
+        grads,
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +228,11 @@ mod tests {
                 a[i] += h;
                 b[i] -= h;
                 let fd = (f(&a).0 - f(&b).0) / (2.0 * h);
-                assert!((fd - g[i]).abs() < 2e-3, "{name}[{i}]: finite difference {fd} vs gradient {}", g[i]);
+                assert!(
+                    (fd - g[i]).abs() < 2e-3,
+                    "{name}[{i}]: finite difference {fd} vs gradient {}",
+                    g[i]
+                );
             }
         }
     }
