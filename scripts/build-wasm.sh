@@ -38,4 +38,8 @@ if [ "$which" = threads ] || [ "$which" = all ]; then
   wasm-pack build crates/vat-core --release --target web \
     --out-dir ../../packages/wasm/pkg-threads --out-name vat_core --no-pack --mode no-install \
     -- --no-default-features --features threads -Zbuild-std=panic_abort,std
+  # wasm-bindgen-rayon's worker script imports the module as the directory `../../..`, which
+  # bundlers (vite) resolve through a package.json there; --no-pack writes none.
+  printf '%s\n' '{ "name": "vat-core-threads", "private": true, "type": "module", "main": "vat_core.js", "module": "vat_core.js", "types": "vat_core.d.ts", "sideEffects": ["./snippets/*"] }' \
+    > packages/wasm/pkg-threads/package.json
 fi

@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -22,9 +21,6 @@ export default defineConfig({
     alias: [
       // test/golden-browser.ts globs `@golden/*.json` and `@golden/*.bin`.
       { find: '@golden', replacement: goldenDir },
-      // @vat/core's dist/backend.js has `import('webgpu')` for Node (never reached in a browser);
-      // point it at @vat/core's stub so vite does not try to bundle the native addon.
-      { find: /^webgpu$/, replacement: createRequire(import.meta.url).resolve('@vat/core/node-stub') },
     ],
   },
   server: {
@@ -34,7 +30,7 @@ export default defineConfig({
   optimizeDeps: {
     // Bundle tfjs before the first test, not on discovery (which would reload the page mid-run).
     include: ['@tensorflow/tfjs'],
-    exclude: ['webgpu', '@vat/wasm'],
+    exclude: ['@vat/core', '@vat/wasm'],
   },
   test: {
     include: ['test/**/*.browser.test.ts'],

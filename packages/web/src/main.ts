@@ -106,7 +106,7 @@ const asWire = (err: unknown): WireError => ({ name: (err as Error).name ?? 'Err
 
 // ---------- the form ----------
 
-const NUMBER_FIELDS = ['epochs', 'batchSize', 'unlabeledBatchSize', 'labeled', 'trainSize', 'valSize', 'eps', 'xi', 'powerIterations', 'alpha', 'lr', 'lrDecay', 'seed', 'checkpointSeconds'] as const;
+const NUMBER_FIELDS = ['epochs', 'batchSize', 'unlabeledBatchSize', 'labeled', 'trainSize', 'valSize', 'eps', 'xi', 'powerIterations', 'alpha', 'lr', 'lrDecay', 'seed', 'threads', 'checkpointSeconds'] as const;
 const BOOLEAN_FIELDS = ['dropout', 'vat', 'entmin'] as const;
 const defaultLr = (optimizer: string) => (optimizer === 'adam' ? 0.002 : 1.0);
 
@@ -217,6 +217,8 @@ function onEvent(e: WorkerEvent): void {
       state.backend = e.backend;
       state.hasModel = true;
       $('adapter').textContent = e.description;
+      // Why the CPU backend runs on one thread here, for instance (no cross-origin isolation).
+      $('adapter-note').textContent = e.reason ?? '';
       updateButtons();
       break;
     case 'phase':
@@ -463,7 +465,7 @@ $('discard-stored').addEventListener('click', () =>
 );
 $('use-cpu').addEventListener('click', () => {
   field('backend').value = 'cpu';
-  $('adapter').textContent = 'CPU: burn-flex in WebAssembly (chosen; this browser has no WebGPU)';
+  $('adapter').textContent = 'CPU: vat-core kernels in WebAssembly (chosen; this browser has no WebGPU)';
 });
 
 // ---------- data ----------

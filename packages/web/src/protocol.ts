@@ -82,7 +82,7 @@ export type WorkerEvent =
   | { event: 'view'; view: ViewUpdate }
   /** `stored` is what IndexedDB now holds (already written), absent while stopping. */
   | { event: 'checkpoint'; step: number; stored?: StoredRun }
-  | { event: 'adapter'; description: string; backend: 'cpu' | 'webgpu' }
+  | { event: 'adapter'; description: string; backend: string; reason?: string }
   | { event: 'phase'; phase: RunPhase; detail?: string }
   | { event: 'error'; error: WireError; where: string };
 

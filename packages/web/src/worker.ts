@@ -77,7 +77,7 @@ async function setTrainer(t: Trainer): Promise<void> {
     trainer = t;
     raw = guard(t);
   });
-  emit({ event: 'adapter', description: t.adapter.description, backend: t.backend });
+  emit({ event: 'adapter', description: t.adapter.description, backend: t.backend, reason: t.adapter.reason });
 }
 
 function need<T>(value: T | undefined, message: string): T {
