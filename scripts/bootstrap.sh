@@ -5,10 +5,11 @@
 #
 # Steps (each prints one line when it acts):
 #   1. pnpm (npm's `pnpm@10`; corepack's download fails its signature check on our machines)
-#   2. a Rust toolchain with the wasm32-unknown-unknown target:
-#        - `rustup target add` where rustup can download it;
+#   2. a Rust toolchain with the wasm32-unknown-unknown target, and std's sources for the
+#      threaded wasm module (which rebuilds std with atomics, -Zbuild-std):
+#        - `rustup target add` and `rustup component add rust-src` where rustup can download;
 #        - otherwise Debian's rustc-web 1.96 with a std for wasm32 built offline from
-#          rust-web-src (the recipe in ../shared/NOTES.md, checked on Debian 12).
+#          rust-web-src (docs/platform.md has the recipe, checked on Debian 12).
 #   3. wasm-bindgen-cli at exactly the version Cargo.lock pins for the crate, and wasm-pack
 #   4. with --test: Debian's chromium and the Vulkan loader (WebGPU tests on SwiftShader), and a
 #      Python venv in .toolchain/py with numpy and safetensors (the independent weights check)
@@ -65,9 +66,10 @@ elif [ "$route" = debian ] && wasm_rustc_ok /usr/bin/rustc; then :;
 else
   if [ "${VAT_WASM_ROUTE:-}" != debian ] && command -v rustup >/dev/null \
      && timeout 90 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 \
+     && timeout 120 rustup component add rust-src >/dev/null 2>&1 \
      && wasm_rustc_ok "$(command -v rustc)"; then
     route=rustup
-    log "wasm32 target installed with rustup"
+    log "wasm32 target and std sources installed with rustup"
   else
     log "rustup cannot download the wasm32 target here; using Debian's rustc-web and building std for wasm32 offline"
     [ -x /usr/bin/rustc ] && [ -d /usr/src/rustc-1.96.0/library ] && [ -e /usr/bin/rust-lld ] \

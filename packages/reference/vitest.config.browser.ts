@@ -26,7 +26,10 @@ export default defineConfig({
   server: {
     // The cases live outside this package; the wasm module and node_modules are in the workspace.
     fs: { allow: [workspaceRoot, goldenDir] },
+    // Cross-origin isolation for the threaded CPU module (SharedArrayBuffer), as the web demo has.
+    headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
   },
+  worker: { format: 'es' },
   optimizeDeps: {
     // Bundle tfjs before the first test, not on discovery (which would reload the page mid-run).
     include: ['@tensorflow/tfjs'],

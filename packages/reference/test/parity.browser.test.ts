@@ -12,7 +12,7 @@ import { probeWebGpu, Trainer } from '@vat/core';
 import { describe, expect, inject, it } from 'vitest';
 
 import { browserCases } from './golden-browser.js';
-import { BROWSER_IMPLEMENTATIONS } from './implementations.js';
+import { browserImplementations } from './implementations.js';
 import { defineParitySuite } from './parity-suite.js';
 
 declare module 'vitest' {
@@ -59,7 +59,7 @@ describe('WebGPU in headless Chromium', () => {
 });
 
 const only = inject('parityImpls');
-defineParitySuite(browserCases, BROWSER_IMPLEMENTATIONS, {
+defineParitySuite(browserCases, browserImplementations(navigator.hardwareConcurrency), {
   only: only ? only.split(',').map((s) => s.trim()) : undefined,
   report: inject('parityReport'),
 });
