@@ -1,4 +1,4 @@
-// Debian's chromium and the launch flags that work on these machines (../shared/NOTES.md); no
+// Debian's chromium and the launch flags that work on these machines (docs/platform.md); no
 // browser can be downloaded here. Used by the web e2e suite and the reference's browser suite.
 // packages/bench/src/main.ts keeps its own copy: it is a built program, not a test.
 

@@ -28,7 +28,7 @@ import { type BenchReport, type RunRecord, markdown } from './report.js';
 const PKG = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = path.resolve(PKG, '../..');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The launch flags that work on these machines (shared/NOTES.md; the tests share theirs in
+// The launch flags that work on these machines (docs/platform.md; the tests share theirs in
 // test/support/chromium.ts, this built program keeps its own). WebGPU needs the first; WebGL
 // on a machine without a GPU needs SwiftShader's GL, which recent Chromium enables only on request.
 const CHROMIUM_FLAGS = [

@@ -70,7 +70,7 @@ describe('idx reader', () => {
 
 describe('bundled MNIST', () => {
   it('is the original data set (checksums and counts)', async () => {
-    // md5 sums of the original files, as recorded in ../shared/NOTES.md.
+    // md5 sums of the original files, as recorded in docs/platform.md.
     const expected: Record<string, string> = {
       'train-images-idx3-ubyte': '6bbc9ace898e44ae57da46a324031adb',
       'train-labels-idx1-ubyte': 'a25bea736e30d166cdddb491f175f624',

@@ -1,7 +1,7 @@
 // The page: the form, the controls and the pictures. Training runs in worker.ts; this file
 // only sends it calls and draws what it reports. Everything the end-to-end tests check is also
 // kept on `window.__vat` (state below), so they read numbers, not pixels.
-import type { EpochStats, RunOptions } from '@vat/core';
+import type { EpochStats, ResolvedBackend, RunOptions } from '@vat/core';
 
 import { drawConfusion, drawGray, drawSigned, lineChart, probabilityBars } from './charts.js';
 import { SIDE, drawingPad, toMnist } from './draw.js';
@@ -53,7 +53,7 @@ const state = {
   ready: false,
   probe: undefined as ProbeResult | undefined,
   adapter: '',
-  backend: '' as '' | 'cpu' | 'webgpu',
+  backend: '' as '' | ResolvedBackend,
   phase: 'loading' as RunPhase | 'loading',
   data: undefined as DataSummary | undefined,
   step: 0,

@@ -1,6 +1,6 @@
 // Messages between the page (main.ts) and the training worker (worker.ts). Requests are calls
 // with an id and a reply; events are pushed by the worker while a run goes on.
-import type { EpochStats, RunOptions, StepStats } from '@vat/core';
+import type { EpochStats, ResolvedBackend, RunOptions, StepStats } from '@vat/core';
 
 /** An error as it crosses postMessage: the stable `name` of @vat/core's classes and the message. */
 export interface WireError {
@@ -82,7 +82,7 @@ export type WorkerEvent =
   | { event: 'view'; view: ViewUpdate }
   /** `stored` is what IndexedDB now holds (already written), absent while stopping. */
   | { event: 'checkpoint'; step: number; stored?: StoredRun }
-  | { event: 'adapter'; description: string; backend: string; reason?: string }
+  | { event: 'adapter'; description: string; backend: ResolvedBackend; reason?: string }
   | { event: 'phase'; phase: RunPhase; detail?: string }
   | { event: 'error'; error: WireError; where: string };
 

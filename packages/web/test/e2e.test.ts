@@ -91,9 +91,19 @@ async function configureView(page: Page): Promise<void> {
   await page.dispatchEvent('#monitor-size', 'change');
 }
 
-async function openPage(b: Browser = browser): Promise<Page> {
+/** Opens the page; `isolated: false` strips the COOP/COEP headers the preview server sends. */
+async function openPage(b: Browser = browser, { isolated = true } = {}): Promise<Page> {
   const context = await b.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
   const page = await context.newPage();
+  if (!isolated) {
+    await page.route('**/*', async (route) => {
+      const response = await route.fetch();
+      const headers = { ...response.headers() };
+      delete headers['cross-origin-opener-policy'];
+      delete headers['cross-origin-embedder-policy'];
+      await route.fulfill({ response, headers });
+    });
+  }
   page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
   page.on('console', (m) => {
     if (m.type() === 'error') console.log(`[console] ${m.text()}`);
@@ -173,7 +183,10 @@ describe('the web demo in headless Chromium', () => {
       await setForm(page, { trainSize: 640, batchSize: 32, valSize: 100 });
       await page.click('#start');
       await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.step >= 2, null, { timeout: 120_000 });
-      expect(await page.textContent('#adapter')).toMatch(/^CPU: burn-flex/);
+      // The preview server sends COOP/COEP, so the worker runs the threaded module on every core.
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+      const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+      expect(await page.textContent('#adapter')).toBe(`CPU: vat-core kernels, WebAssembly, threaded, ${cores} threads`);
       expect(await vatState(page, 's.backend')).toBe('cpu');
       await page.click('#stop');
       expect(await waitPhase(page, ['stopped', 'failed'])).toBe('stopped');
@@ -182,6 +195,22 @@ describe('the web demo in headless Chromium', () => {
       expect(await vatState(page, 's.step')).toBeLessThan(20);
     } finally {
       await plain.close();
+    }
+  });
+
+  it('without cross-origin isolation trains on one CPU thread and says why on the page', async () => {
+    const page = await openPage(browser, { isolated: false });
+    try {
+      expect(await page.evaluate(() => crossOriginIsolated)).toBe(false);
+      await setForm(page, { trainSize: 320, batchSize: 32, valSize: 100, backend: 'cpu' });
+      await page.click('#start');
+      await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.step >= 1, null, { timeout: 120_000 });
+      expect(await page.textContent('#adapter')).toBe('CPU: vat-core kernels, WebAssembly, 1 thread');
+      expect(await page.textContent('#adapter-note')).toMatch(/one thread: the page is not cross-origin isolated \(it needs COOP same-origin and COEP require-corp headers\)/);
+      await page.click('#stop');
+      expect(await waitPhase(page, ['stopped', 'failed'])).toBe('stopped');
+    } finally {
+      await page.context().close();
     }
   });
 
