@@ -5,8 +5,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$HOME/.cargo/bin:$PATH"
 cd "$ROOT"
+source scripts/cargo-env.sh
 PKG="$ROOT/packages/native/pkg"
-TYPES="$ROOT/target/napi-types"
+TYPES="$CARGO_TARGET_DIR/napi-types"
 mkdir -p "$PKG" "$TYPES"
 build() { NAPI_TYPE_DEF_TMP_FOLDER="$TYPES" cargo build --release --locked -p vat-node; }
 rm -f "$TYPES/vat-node"
@@ -22,7 +23,7 @@ case "$(uname -s)" in
   MINGW* | MSYS* | CYGWIN*) lib=vat_node.dll ;;
   *) lib=libvat_node.so ;;
 esac
-cp "target/release/$lib" "$PKG/vat_node.node.tmp"
+cp "$CARGO_TARGET_DIR/release/$lib" "$PKG/vat_node.node.tmp"
 mv "$PKG/vat_node.node.tmp" "$PKG/vat_node.node"
 node "$ROOT/scripts/napi-dts.mjs" "$TYPES/vat-node" > "$PKG/vat_node.d.ts.tmp"
 mv "$PKG/vat_node.d.ts.tmp" "$PKG/vat_node.d.ts"

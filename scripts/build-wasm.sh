@@ -14,6 +14,7 @@ if [ "$(cat "$ROOT/.toolchain/wasm-route" 2>/dev/null)" = debian ]; then
   export PATH="/usr/bin:$PATH"
 fi
 cd "$ROOT"
+source scripts/cargo-env.sh
 which="${1:-all}"
 
 if [ "$which" = main ] || [ "$which" = all ]; then
@@ -30,7 +31,7 @@ if [ "$which" = threads ] || [ "$which" = all ]; then
   # RUSTFLAGS replaces .cargo/config.toml's flags for this build, so it repeats simd128. Its own
   # target dir: cargo caches target info across RUSTC_BOOTSTRAP toggles and then fails oddly.
   export RUSTC_BOOTSTRAP=1
-  export CARGO_TARGET_DIR="$ROOT/target/wasm-threads"
+  export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/wasm-threads"
   export RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+simd128 \
 -C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648 \
 -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size \

@@ -8,6 +8,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh --test
 export PATH="$HOME/.cargo/bin:$PATH"
+source scripts/cargo-env.sh
 
 echo "== cargo test (vat-core, CPU backend)"
 cargo test -p vat-core --locked

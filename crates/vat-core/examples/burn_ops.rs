@@ -12,13 +12,7 @@ use burn::tensor::{
     ops::{ConvOptions, MaxPoolOptions},
 };
 use pollster::block_on;
-use vat_core::{
-    config::TrainConfig,
-    model::Params,
-    optim::OptimState,
-    rng::Rng,
-    state::read_f32,
-};
+use vat_core::{config::TrainConfig, model::Params, optim::OptimState, rng::Rng, state::read_f32};
 
 fn t4(rng: &mut Rng, shape: [usize; 4], device: &Device) -> Tensor<4> {
     let n = shape.iter().product();
@@ -70,7 +64,11 @@ fn main() {
         let y = conv2d(x.clone(), w.clone(), None, valid.clone());
         let loss = (y * g.clone().autodiff()).sum();
         let grads = loss.backward();
-        let gx = if wrt_x { x.grad(&grads).unwrap() } else { w.grad(&grads).unwrap() };
+        let gx = if wrt_x {
+            x.grad(&grads).unwrap()
+        } else {
+            w.grad(&grads).unwrap()
+        };
         gx.sum().reshape([1])
     };
     let x1_grad = ms(repeats, || grad_of(&x1, &w1, &g1, true)) - f1;
@@ -121,7 +119,10 @@ fn main() {
     let mut opt = OptimState::zeros_like(config.optimizer, &params.flat());
     let optim = ms(repeats, || {
         let new = opt.step(&config, 1.0, params.flat(), grads.clone());
-        new.into_iter().map(|t| t.sum().reshape([1])).reduce(|a, b| a + b).unwrap()
+        new.into_iter()
+            .map(|t| t.sum().reshape([1]))
+            .reduce(|a, b| a + b)
+            .unwrap()
     });
 
     // Host to device: one batch of images, and the step's read-back (four scalars, the logits).
@@ -138,7 +139,11 @@ fn main() {
         ("conv forward", 3.0 * (f1 + f2), f1 + f2),
         ("conv input gradient", x1_grad + 3.0 * x2_grad, x2_grad),
         ("conv weight gradient", 2.0 * (w1_grad + w2_grad), w1_grad + w2_grad),
-        ("matmul (dense layers)", 3.0 * dense_f + 3.0 * dense_b, dense_f + dense_b),
+        (
+            "matmul (dense layers)",
+            3.0 * dense_f + 3.0 * dense_b,
+            dense_f + dense_b,
+        ),
         ("element-wise (relu, pool)", 3.0 * (elem_f + elem_b), elem_f + elem_b),
         ("softmax / KL", 3.0 * kl, kl),
         ("optimiser", optim, optim),

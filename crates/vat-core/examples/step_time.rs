@@ -53,7 +53,11 @@ fn main() {
             covered += v;
             println!("| {op:?} | {v:.1} | {:.0}% |", 100.0 * v / mean);
         }
-        println!("| other (allocation, the step's glue) | {:.1} | {:.0}% |", mean - covered, 100.0 * (mean - covered) / mean);
+        println!(
+            "| other (allocation, the step's glue) | {:.1} | {:.0}% |",
+            mean - covered,
+            100.0 * (mean - covered) / mean
+        );
         println!("| step (mean) | {mean:.1} | 100% |");
     }
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -219,26 +219,31 @@ impl Conv {
 }
 
 /// 2x2 max pooling with stride 2 of one `[h, w, c]` image (floor: an odd last row or column is
-/// dropped). `arg` records which of the four won (0..4, row-major in the window) for the backward.
+/// dropped). `arg` records which of the four won (0..4, row-major in the window; the first on a
+/// tie) for the backward.
 pub fn max_pool_forward(x: &[f32], h: usize, w: usize, c: usize, out: &mut [f32], arg: &mut [u8]) {
     let (ph, pw) = (h / 2, w / 2);
     for py in 0..ph {
+        let (r0, r1) = (&x[2 * py * w * c..][..w * c], &x[(2 * py + 1) * w * c..][..w * c]);
         for px in 0..pw {
-            let o = (py * pw + px) * c;
-            let at = |dy: usize, dx: usize| ((2 * py + dy) * w + 2 * px + dx) * c;
-            let taps = [at(0, 0), at(0, 1), at(1, 0), at(1, 1)];
+            // The window's four pixels, each `c` channels long, so the loop below vectorises.
+            let (a, b) = (&r0[2 * px * c..][..c], &r0[(2 * px + 1) * c..][..c]);
+            let (d, e) = (&r1[2 * px * c..][..c], &r1[(2 * px + 1) * c..][..c]);
+            let o = &mut out[(py * pw + px) * c..][..c];
+            let g = &mut arg[(py * pw + px) * c..][..c];
             for ch in 0..c {
-                let mut best = x[taps[0] + ch];
-                let mut which = 0u8;
-                for (t, &base) in taps.iter().enumerate().skip(1) {
-                    let v = x[base + ch];
-                    if v > best {
-                        best = v;
-                        which = t as u8;
-                    }
+                let (mut best, mut which) = (a[ch], 0u8);
+                if b[ch] > best {
+                    (best, which) = (b[ch], 1);
                 }
-                out[o + ch] = best;
-                arg[o + ch] = which;
+                if d[ch] > best {
+                    (best, which) = (d[ch], 2);
+                }
+                if e[ch] > best {
+                    (best, which) = (e[ch], 3);
+                }
+                o[ch] = best;
+                g[ch] = which;
             }
         }
     }
@@ -256,16 +261,23 @@ pub fn max_pool_relu_backward(
     dx: &mut [f32],
 ) {
     let (ph, pw) = (h / 2, w / 2);
-    dx.fill(0.0);
+    if h % 2 == 1 || w % 2 == 1 {
+        dx.fill(0.0); // the dropped edge gets no gradient; the windows overwrite the rest
+    }
     for py in 0..ph {
+        let (r0, r1) = dx[2 * py * w * c..][..2 * w * c].split_at_mut(w * c);
         for px in 0..pw {
-            let o = (py * pw + px) * c;
+            let at = (py * pw + px) * c;
+            let (gp, pp, ap) = (&dpooled[at..][..c], &pooled[at..][..c], &arg[at..][..c]);
+            let (a, b) = r0[2 * px * c..][..2 * c].split_at_mut(c);
+            let (d, e) = r1[2 * px * c..][..2 * c].split_at_mut(c);
             for ch in 0..c {
-                if pooled[o + ch] > 0.0 {
-                    let t = arg[o + ch] as usize;
-                    let (dy, ddx) = (t / 2, t % 2);
-                    dx[((2 * py + dy) * w + 2 * px + ddx) * c + ch] = dpooled[o + ch];
-                }
+                let g = if pp[ch] > 0.0 { gp[ch] } else { 0.0 };
+                let t = ap[ch];
+                a[ch] = if t == 0 { g } else { 0.0 };
+                b[ch] = if t == 1 { g } else { 0.0 };
+                d[ch] = if t == 2 { g } else { 0.0 };
+                e[ch] = if t == 3 { g } else { 0.0 };
             }
         }
     }

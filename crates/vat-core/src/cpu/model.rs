@@ -181,8 +181,12 @@ pub fn forward(mc: &ModelConfig, w: &Weights, x: &[f32], masks: Option<&Masks>, 
             let mut out2 = vec![0.0; c2.out_len()];
             for i in chunk * CHUNK..((chunk + 1) * CHUNK).min(n) {
                 // SAFETY: image i's rows of each buffer belong to this chunk alone.
-                let (pl, ag) =
-                    unsafe { (pooled.slice(i * dims.d..(i + 1) * dims.d), arg.slice(i * dims.d..(i + 1) * dims.d)) };
+                let (pl, ag) = unsafe {
+                    (
+                        pooled.slice(i * dims.d..(i + 1) * dims.d),
+                        arg.slice(i * dims.d..(i + 1) * dims.d),
+                    )
+                };
                 let o1 = unsafe { conv1.slice(i * c1.out_len()..(i + 1) * c1.out_len()) };
                 time(Op::ConvForward, || {
                     c1.forward_relu(&x[i * c1.in_len()..][..c1.in_len()], &w.w1, &w.b1, o1, &mut patches);
@@ -295,11 +299,16 @@ pub fn backward(
                 par,
             );
         });
-        time(Op::Elementwise, || {
-            for (i, g) in dh.iter_mut().enumerate() {
-                let m = masks.map_or(1.0, |m| m.dense[i]);
-                *g = if cache.h[i] > 0.0 { *g * m } else { 0.0 };
-            }
+        time(Op::Elementwise, || match masks {
+            Some(m) => dh
+                .iter_mut()
+                .zip(&cache.h)
+                .zip(&m.dense)
+                .for_each(|((g, h), k)| *g = if *h > 0.0 { *g * k } else { 0.0 }),
+            None => dh
+                .iter_mut()
+                .zip(&cache.h)
+                .for_each(|(g, h)| *g = if *h > 0.0 { *g } else { 0.0 }),
         });
         let mut dfc1 = vec![0.0; hid * d];
         let mut da = vec![0.0; n * d];
@@ -392,14 +401,14 @@ pub fn backward(
                         c2.backward_input(&w.w2, &d2, &mut d1, &mut scratch)
                     });
                     time(Op::Elementwise, || {
-                        d1.iter_mut().zip(o1).for_each(|(g, o)| {
-                            if *o <= 0.0 {
-                                *g = 0.0;
-                            }
-                        })
+                        d1.iter_mut()
+                            .zip(o1)
+                            .for_each(|(g, o)| *g = if *o > 0.0 { *g } else { 0.0 })
                     });
                     if let Some((_, _, w1, b1)) = acc.as_mut() {
-                        time(Op::ConvWeightGrad, || c1.backward_weights(xi, &d1, w1, b1, &mut scratch));
+                        time(Op::ConvWeightGrad, || {
+                            c1.backward_weights(xi, &d1, w1, b1, &mut scratch)
+                        });
                     }
                     if want_dx {
                         let out = unsafe { dxs.slice(i * c1.in_len()..(i + 1) * c1.in_len()) };
