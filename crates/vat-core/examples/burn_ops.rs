@@ -129,7 +129,7 @@ fn main() {
     let host = rng.normals(n * 784);
     let copies = ms(repeats, || {
         let t: Tensor<4> = Tensor::from_data(TensorData::new(host.clone(), [n, 1, 28, 28]), &device);
-        t.flatten::<1>(0, 3).slice([0..4 + n * 10])
+        t.flatten::<1>(0, 3).narrow(0, 0, 4 + n * 10)
     });
 
     // One VAT step runs: 3 forward passes (clean, probe, adversarial); backward to the input 3 times

@@ -55,7 +55,7 @@ fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<Str
     // serde_json's Map is ordered by key (no `preserve_order` feature), so the header is sorted.
     let mut json = serde_json::to_vec(&serde_json::Value::Object(header)).expect("header serialises");
     // Pad with spaces so the data starts 8-byte aligned, as the format recommends.
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     let mut out = Vec::with_capacity(8 + json.len() + offset);

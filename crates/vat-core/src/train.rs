@@ -38,7 +38,7 @@ pub struct EvalStats {
 /// Checks a flat `[n * h * w]` array of pixel values and returns n.
 pub fn check_images(model: &ModelConfig, x: &[f32]) -> Result<usize> {
     let px = model.pixels();
-    if x.is_empty() || x.len() % px != 0 {
+    if x.is_empty() || !x.len().is_multiple_of(px) {
         return Err(VatError::InvalidInput(format!(
             "images must be a non-empty flat array of n * {px} values ({}x{} pixels each), got {} values",
             model.image_size,
@@ -90,7 +90,9 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
         .collect()
 }
 
-/// Parameters and optimiser state, where the backend keeps them.
+/// Parameters and optimiser state, where the backend keeps them. One per trainer, so the size
+/// difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 enum Weights {
     /// Host arrays, for the CPU kernels.
     Host { params: HostParams, opt: HostOptim },
@@ -190,9 +192,7 @@ impl Trainer {
                     (Some(o), _) => o,
                     (None, Weights::Host { opt, .. }) => opt.clone(),
                     #[cfg(feature = "burn")]
-                    (None, Weights::Burn { .. }) => {
-                        unreachable!("a CPU trainer keeps host weights")
-                    }
+                    (None, Weights::Burn { .. }) => unreachable!("a CPU trainer keeps host weights"),
                 };
                 self.weights = Weights::Host { params, opt };
             }

@@ -39,6 +39,7 @@ impl<'a> View<'a> {
 }
 
 /// `dst[m, n] (row-major, row stride dst_rs) = (accumulate ? dst : 0) + a[m, k] * b[k, n]`.
+#[allow(clippy::too_many_arguments)] // a gemm's signature: sizes, destination, operands
 pub fn matmul(
     m: usize,
     n: usize,

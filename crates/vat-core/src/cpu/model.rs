@@ -252,6 +252,7 @@ pub fn logits(mc: &ModelConfig, w: &Weights, x: &[f32], threads: &Threads) -> Ve
 /// Back-propagates `dlogits` (`[n, classes]`) through the pass in `cache` on input `x`.
 /// Adds the parameter gradients to `grads` when given, and writes the input gradient to `dx`
 /// (`[n, s, s]`) when given; the power iteration needs only the latter.
+#[allow(clippy::too_many_arguments)]
 pub fn backward(
     mc: &ModelConfig,
     w: &Weights,
@@ -417,7 +418,7 @@ pub fn backward(
                 }
             });
         }
-        if let Some(g) = grads.as_deref_mut() {
+        if let Some(g) = grads {
             time(Op::Layout, || {
                 let (mut w2, mut b2) = (vec![0.0; c2.f * c2.k()], vec![0.0; c2.f]);
                 let (mut w1, mut b1) = (vec![0.0; c1.f * c1.k()], vec![0.0; c1.f]);
