@@ -105,7 +105,13 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
             let out =
                 cpu::step::forward_backward(config, &params, input.x, input.y, input.x_u, &draws, &backend.threads);
             let mut updated = params.clone();
-            HostOptim::zeros_like(config.optimizer, &params).step(config, input.lr, &mut updated, &out.grads);
+            HostOptim::zeros_like(config.optimizer, &params).step(
+                config,
+                input.lr,
+                &mut updated,
+                &out.grads,
+                &backend.threads,
+            );
             Ok(Inspection {
                 logits: out.logits,
                 loss: out.loss,

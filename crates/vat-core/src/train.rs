@@ -256,7 +256,7 @@ impl Trainer {
                 let out = cpu::step::forward_backward(&self.config, params, x, y, x_u, &draws, &self.backend.threads);
                 let scalars = check([out.loss, out.ce, out.lds, out.entropy])?;
                 cpu::profile::time(cpu::profile::Op::Optimizer, || {
-                    opt.step(&self.config, lr, params, &out.grads)
+                    opt.step(&self.config, lr, params, &out.grads, &self.backend.threads)
                 });
                 (scalars, out.logits)
             }
@@ -308,7 +308,7 @@ impl Trainer {
         let mut out = Vec::with_capacity(x.len() / px * mc.classes);
         match &self.weights {
             Weights::Host { params, .. } => {
-                let w = cpu::model::Weights::prepare(mc, params);
+                let w = cpu::model::Weights::prepare(mc, params, &self.backend.threads);
                 for chunk in x.chunks(batch_size.max(1) * px) {
                     out.extend(cpu::model::logits(mc, &w, chunk, &self.backend.threads));
                 }

@@ -192,6 +192,17 @@ pub async fn inspect(
     .await
 }
 
+/// With the `profile` feature: seconds per kind of CPU-kernel work since the last call, as JSON
+/// (`[["ConvForward", 0.12], ...]`); empty without it.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = profileTake))]
+pub fn profile_take() -> String {
+    let v: Vec<(String, f64)> = crate::cpu::profile::take()
+        .into_iter()
+        .map(|(op, s)| (format!("{op:?}"), s))
+        .collect();
+    serde_json::to_string(&v).expect("serialises")
+}
+
 /// Fails with a typed error; lets the JS side test that errors cross the boundary intact.
 #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = parseConfig))]
 pub fn parse_config(config_json: String) -> Result<String> {

@@ -310,35 +310,23 @@ pub fn ohwi_to_oihw(w: &[f32], f: usize, c: usize) -> Vec<f32> {
     out
 }
 
-/// Reorders the columns of a dense weight `[out, c * hw]` whose input was flattened channel
-/// first (PyTorch's `flatten(1)` on NCHW) to take an NHWC-flattened input, `[out, hw * c]`.
-pub fn chw_to_hwc_columns(w: &[f32], out: usize, c: usize, hw: usize) -> Vec<f32> {
-    let mut r = vec![0.0; w.len()];
-    let d = c * hw;
-    for o in 0..out {
-        let (src, dst) = (&w[o * d..][..d], &mut r[o * d..][..d]);
-        for ch in 0..c {
-            for p in 0..hw {
-                dst[p * c + ch] = src[ch * hw + p];
-            }
+/// Reorders one row of a dense weight whose input was flattened channel first (PyTorch's
+/// `flatten(1)` on NCHW, `[c * hw]`) to take an NHWC-flattened input (`[hw * c]`).
+pub fn chw_to_hwc(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {
+    for ch in 0..c {
+        for p in 0..hw {
+            dst[p * c + ch] = src[ch * hw + p];
         }
     }
-    r
 }
 
-/// The inverse of [`chw_to_hwc_columns`].
-pub fn hwc_to_chw_columns(w: &[f32], out: usize, c: usize, hw: usize) -> Vec<f32> {
-    let mut r = vec![0.0; w.len()];
-    let d = c * hw;
-    for o in 0..out {
-        let (src, dst) = (&w[o * d..][..d], &mut r[o * d..][..d]);
-        for ch in 0..c {
-            for p in 0..hw {
-                dst[ch * hw + p] = src[p * c + ch];
-            }
+/// The inverse of [`chw_to_hwc`].
+pub fn hwc_to_chw(src: &[f32], dst: &mut [f32], c: usize, hw: usize) {
+    for ch in 0..c {
+        for p in 0..hw {
+            dst[ch * hw + p] = src[p * c + ch];
         }
     }
-    r
 }
 
 #[cfg(test)]
@@ -406,8 +394,12 @@ mod tests {
     fn layout_reorders_round_trip() {
         let w = values(4 * 3 * 9, 5);
         assert_eq!(ohwi_to_oihw(&oihw_to_ohwi(&w, 4, 3), 4, 3), w);
-        let d = values(5 * 3 * 4, 6);
-        assert_eq!(hwc_to_chw_columns(&chw_to_hwc_columns(&d, 5, 3, 4), 5, 3, 4), d);
+        let d = values(3 * 4, 6);
+        let (mut hwc, mut back) = (vec![0.0; 12], vec![0.0; 12]);
+        chw_to_hwc(&d, &mut hwc, 3, 4);
+        hwc_to_chw(&hwc, &mut back, 3, 4);
+        assert_eq!(back, d);
+        assert_eq!(hwc[1], d[4], "pixel 0 of channel 1");
     }
 
     #[test]

@@ -72,15 +72,18 @@ impl Dims {
 
 impl Weights {
     /// From the eight parameters in `PARAM_NAMES` order and PyTorch layouts.
-    pub fn prepare(mc: &ModelConfig, params: &[Vec<f32>; 8]) -> Self {
+    pub fn prepare(mc: &ModelConfig, params: &[Vec<f32>; 8], threads: &Threads) -> Self {
         let dims = Dims::of(mc);
         let f = mc.conv_filters;
+        let hw = dims.p * dims.p;
         time(Op::Layout, || Self {
             w1: kernels::oihw_to_ohwi(&params[0], f, 1),
             b1: params[1].clone(),
             w2: kernels::oihw_to_ohwi(&params[2], f, f),
             b2: params[3].clone(),
-            fc1: kernels::chw_to_hwc_columns(&params[4], dims.hidden, f, dims.p * dims.p),
+            fc1: map_rows(threads, &params[4], dims.d, |src, dst| {
+                kernels::chw_to_hwc(src, dst, f, hw)
+            }),
             b3: params[5].clone(),
             fc2: params[6].clone(),
             b4: params[7].clone(),
@@ -133,11 +136,53 @@ pub struct Cache {
     pub logits: Vec<f32>,
 }
 
-/// Gradients in PyTorch layouts, `PARAM_NAMES` order.
-pub type Grads = [Vec<f32>; 8];
+/// Gradients in `PARAM_NAMES` order: in PyTorch's layouts ([`Grads::to_pytorch`]), or, while
+/// [`backward`] adds to them, in the kernels' (conv kernels OHWI, fc1's columns NHWC-flattened),
+/// so each step reorders them once rather than once per backward pass.
+pub struct Grads(pub [Vec<f32>; 8]);
 
-pub fn zero_grads(mc: &ModelConfig) -> Grads {
-    crate::params::param_shapes(mc).map(|s| vec![0.0; s.iter().product()])
+impl Grads {
+    pub fn zeros(mc: &ModelConfig) -> Self {
+        Self(crate::params::param_shapes(mc).map(|s| vec![0.0; s.iter().product()]))
+    }
+
+    /// From the kernels' layouts to PyTorch's.
+    pub fn to_pytorch(self, mc: &ModelConfig, threads: &Threads) -> [Vec<f32>; 8] {
+        let dims = Dims::of(mc);
+        let f = mc.conv_filters;
+        let hw = dims.p * dims.p;
+        let [w1, b1, w2, b2, fc1, b3, fc2, b4] = self.0;
+        time(Op::Layout, || {
+            [
+                kernels::ohwi_to_oihw(&w1, f, 1),
+                b1,
+                kernels::ohwi_to_oihw(&w2, f, f),
+                b2,
+                map_rows(threads, &fc1, dims.d, |src, dst| kernels::hwc_to_chw(src, dst, f, hw)),
+                b3,
+                fc2,
+                b4,
+            ]
+        })
+    }
+}
+
+/// `f(src_row, dst_row)` for every row of length `d` of `src`, spread over the threads: the
+/// reorders of fc1's 590K weights, which would otherwise run on the calling thread alone.
+fn map_rows(threads: &Threads, src: &[f32], d: usize, f: impl Fn(&[f32], &mut [f32]) + Send + Sync) -> Vec<f32> {
+    const ROWS: usize = 8;
+    let mut out = vec![0.0; src.len()];
+    let rows = src.len() / d;
+    threads.install(|| {
+        let o = Disjoint::new(&mut out);
+        threads.for_each(rows.div_ceil(ROWS), |c| {
+            for r in c * ROWS..((c + 1) * ROWS).min(rows) {
+                // SAFETY: each chunk owns its rows of `out`.
+                f(&src[r * d..][..d], unsafe { o.slice(r * d..(r + 1) * d) });
+            }
+        })
+    });
+    out
 }
 
 /// Adds `bias` to every row of `m` and applies relu.
@@ -279,14 +324,14 @@ pub fn backward(
                     k,
                     hid,
                     n,
-                    &mut g[6],
+                    &mut g.0[6],
                     hid,
                     true,
                     View::transposed(dlogits, k),
                     View::rows(&cache.hd, hid),
                     par,
                 );
-                add_column_sums(&mut g[7], dlogits);
+                add_column_sums(&mut g.0[7], dlogits);
             }
             matmul(
                 n,
@@ -311,21 +356,21 @@ pub fn backward(
                 .zip(&cache.h)
                 .for_each(|(g, h)| *g = if *h > 0.0 { *g } else { 0.0 }),
         });
-        let mut dfc1 = vec![0.0; hid * d];
         let mut da = vec![0.0; n * d];
         time(Op::Matmul, || {
-            if want_dw {
+            if let Some(g) = grads.as_deref_mut() {
                 matmul(
                     hid,
                     d,
                     n,
-                    &mut dfc1,
+                    &mut g.0[4],
                     d,
-                    false,
+                    true,
                     View::transposed(&dh, hid),
                     View::rows(&cache.a, d),
                     par,
                 );
+                add_column_sums(&mut g.0[5], &dh);
             }
             matmul(
                 n,
@@ -419,25 +464,16 @@ pub fn backward(
             });
         }
         if let Some(g) = grads {
+            // The chunks' partial sums, in chunk order, whatever the thread count.
             time(Op::Layout, || {
-                let (mut w2, mut b2) = (vec![0.0; c2.f * c2.k()], vec![0.0; c2.f]);
-                let (mut w1, mut b1) = (vec![0.0; c1.f * c1.k()], vec![0.0; c1.f]);
                 for a in partial.chunks_exact(acc_len) {
-                    let (pw2, rest) = a.split_at(w2.len());
-                    let (pb2, rest) = rest.split_at(b2.len());
-                    let (pw1, pb1) = rest.split_at(w1.len());
-                    for (dst, src) in [(&mut w2, pw2), (&mut b2, pb2), (&mut w1, pw1), (&mut b1, pb1)] {
-                        dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
+                    let (pw2, rest) = a.split_at(c2.f * c2.k());
+                    let (pb2, rest) = rest.split_at(c2.f);
+                    let (pw1, pb1) = rest.split_at(c1.f * c1.k());
+                    for (i, src) in [(2, pw2), (3, pb2), (0, pw1), (1, pb1)] {
+                        g.0[i].iter_mut().zip(src).for_each(|(a, b)| *a += b);
                     }
                 }
-                let f = mc.conv_filters;
-                let add = |dst: &mut Vec<f32>, src: Vec<f32>| dst.iter_mut().zip(src).for_each(|(a, b)| *a += b);
-                add(&mut g[0], kernels::ohwi_to_oihw(&w1, f, 1));
-                add(&mut g[1], b1);
-                add(&mut g[2], kernels::ohwi_to_oihw(&w2, f, f));
-                add(&mut g[3], b2);
-                add(&mut g[4], kernels::hwc_to_chw_columns(&dfc1, hid, f, dims.p * dims.p));
-                add_column_sums(&mut g[5], &dh);
             });
         }
     });

@@ -42,10 +42,29 @@ mod imp {
 
     static NANOS: [AtomicU64; 8] = [const { AtomicU64::new(0) }; 8];
 
+    /// Nanoseconds on a monotonic clock: `Instant` natively; in wasm (where `Instant` panics) the
+    /// host's `performance.now()`, which pages and workers both have.
+    fn now() -> u64 {
+        #[cfg(not(target_family = "wasm"))]
+        {
+            static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+            START.get_or_init(std::time::Instant::now).elapsed().as_nanos() as u64
+        }
+        #[cfg(target_family = "wasm")]
+        {
+            use wasm_bindgen::JsCast;
+            let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).expect("performance");
+            let now: js_sys::Function = js_sys::Reflect::get(&performance, &"now".into())
+                .expect("now")
+                .unchecked_into();
+            (now.call0(&performance).expect("now()").as_f64().expect("a number") * 1e6) as u64
+        }
+    }
+
     pub fn time<R>(op: Op, f: impl FnOnce() -> R) -> R {
-        let t0 = std::time::Instant::now();
+        let t0 = now();
         let r = f();
-        NANOS[op as usize].fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        NANOS[op as usize].fetch_add(now() - t0, Ordering::Relaxed);
         r
     }
 

@@ -100,7 +100,7 @@ pub struct StepOutputs {
     pub logits: Vec<f32>,
     pub r_adv: Option<Vec<f32>>,
     /// In `PARAM_NAMES` order and PyTorch layouts.
-    pub grads: Grads,
+    pub grads: [Vec<f32>; 8],
 }
 
 /// The loss of one step and its gradients. `x`, `x_u`: `[n, s, s]` pixel values; `labels`
@@ -116,11 +116,11 @@ pub fn forward_backward(
 ) -> StepOutputs {
     let mc = &config.model;
     let (k, px) = (mc.classes, mc.pixels());
-    let w = Weights::prepare(mc, params);
+    let w = Weights::prepare(mc, params, threads);
     let masks_of =
         |m: &Option<(Vec<f32>, Vec<f32>)>, n: usize| m.as_ref().map(|(c, d)| Masks::from_nchw(mc, n, c, d.clone()));
     let masks_l = masks_of(&noise.masks_labeled, labels.len());
-    let mut grads = model::zero_grads(mc);
+    let mut grads = Grads::zeros(mc);
 
     let clean = model::forward(mc, &w, x, masks_l.as_ref(), threads);
     let (ce, mut d_clean) = time(Op::SoftmaxKl, || cross_entropy(&clean.logits, labels, k));
@@ -200,7 +200,7 @@ pub fn forward_backward(
         entropy: ent,
         logits: clean.logits,
         r_adv,
-        grads,
+        grads: grads.to_pytorch(mc, threads),
     }
 }
 
