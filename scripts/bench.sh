@@ -7,5 +7,5 @@ export TURBO_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash scripts/bootstrap.sh --test
-pnpm run build >/dev/null
+bash scripts/quiet-build.sh
 exec node packages/bench/dist/main.js "$@"

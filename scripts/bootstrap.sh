@@ -4,7 +4,8 @@
 # so a second run takes seconds. Called by `pnpm train`, `pnpm test` and .ci/run.
 #
 # Steps (each prints one line when it acts):
-#   1. pnpm (npm's `pnpm@10`; corepack's download fails its signature check on our machines)
+#   1. pnpm at package.json's packageManager version (with npm; corepack's download fails its
+#      signature check on our machines)
 #   2. a Rust toolchain with the wasm32-unknown-unknown target, and std's sources for the
 #      threaded wasm module (which rebuilds std with atomics, -Zbuild-std):
 #        - `rustup target add` and `rustup component add rust-src` where rustup can download;
@@ -45,9 +46,10 @@ for arg in "$@"; do
 done
 
 # 1. pnpm ---------------------------------------------------------------------------------
-if ! command -v pnpm >/dev/null || [ "$(pnpm --version | cut -d. -f1)" != 10 ]; then
-  log "installing pnpm 10 with npm"
-  npm i -g pnpm@10 >/dev/null 2>&1
+PNPM_VERSION="$(node -p "require('$ROOT/package.json').packageManager.split('@')[1]")"
+if ! command -v pnpm >/dev/null || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
+  log "installing pnpm $PNPM_VERSION with npm"
+  npm i -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1
 fi
 
 # 2. Rust for wasm32 ------------------------------------------------------------------------

@@ -64,7 +64,7 @@ function lcgWeights(spec, m) {
     const n = shape.reduce((a, b) => a * b, 1);
     return fill(n, () => {
       state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      return ((state >>> 8) / 16777216 * 2 - 1) * spec.limits[i];
+      return (((state >>> 8) / 16777216) * 2 - 1) * spec.limits[i];
     });
   });
   return concat(parts);
@@ -107,26 +107,54 @@ function dropoutMasks(m, n, r) {
 // PARITY_REPORT=1 on the parity suite prints the deviations again.
 
 const TOL = {
-  logits: { atol: 3e-6, rtol: 1e-5, reason: 'float32 forward pass; implementations differ only in summation order (tfjs-cpu accumulates conv and matmul sums in float64, burn in float32). Observed <= 2.4e-7 absolute.' },
-  scalar: { atol: 5e-6, rtol: 1e-5, reason: 'batch means of float32 log-softmax sums (loss, CE and entropy of order 1, LDS 1e-4 to 1e-1); same noise as the logits. Observed <= 4.8e-7.' },
-  rAdv: { atol: 4e-5, rtol: 1e-4, reason: 'r_adv is eps times a unit direction per sample, the normalised gradient of the probe KL; float32 rounding of q - p in that gradient gives it absolute noise. Observed <= 3.5e-6 (all-zeros input, WebGPU).' },
-  grads: { atol: 3e-6, rtol: 1e-4, reason: 'parameter gradients, largest about 0.2; elements near zero carry absolute float32 noise, hence atol. Observed <= 2.4e-7 absolute.' },
+  logits: {
+    atol: 3e-6,
+    rtol: 1e-5,
+    reason:
+      'float32 forward pass; implementations differ only in summation order (tfjs-cpu accumulates conv and matmul sums in float64, burn in float32). Observed <= 2.4e-7 absolute.',
+  },
+  scalar: {
+    atol: 5e-6,
+    rtol: 1e-5,
+    reason: 'batch means of float32 log-softmax sums (loss, CE and entropy of order 1, LDS 1e-4 to 1e-1); same noise as the logits. Observed <= 4.8e-7.',
+  },
+  rAdv: {
+    atol: 4e-5,
+    rtol: 1e-4,
+    reason:
+      'r_adv is eps times a unit direction per sample, the normalised gradient of the probe KL; float32 rounding of q - p in that gradient gives it absolute noise. Observed <= 3.5e-6 (all-zeros input, WebGPU).',
+  },
+  grads: {
+    atol: 3e-6,
+    rtol: 1e-4,
+    reason: 'parameter gradients, largest about 0.2; elements near zero carry absolute float32 noise, hence atol. Observed <= 2.4e-7 absolute.',
+  },
   updatedAdam: (lr) => ({
     atol: 5e-3 * lr,
     rtol: 1e-5,
     reason: `one Adam step from zero state moves each weight by lr * g/(|g| + epsilon), nearly lr * sign(g), so a gradient within a few epsilon of zero amplifies its float32 noise; the bound is 5e-3 * lr (lr ${lr}). Observed <= 3.4e-4 * lr.`,
   }),
-  updatedAdadelta: { atol: 1e-6, rtol: 1e-5, reason: 'one Adadelta step from zero state moves each weight by lr * g * sqrt(eps) / sqrt((1-rho) g^2 + eps): smooth in g, so gradient noise passes through about unchanged. Observed <= 6e-8.' },
+  updatedAdadelta: {
+    atol: 1e-6,
+    rtol: 1e-5,
+    reason:
+      'one Adadelta step from zero state moves each weight by lr * g * sqrt(eps) / sqrt((1-rho) g^2 + eps): smooth in g, so gradient noise passes through about unchanged. Observed <= 6e-8.',
+  },
   op: { atol: 1e-6, rtol: 1e-5, reason: 'one layer or loss on small inputs, float32 against float64 loops; a few dozen terms at most. Observed <= 3e-8.' },
 };
 
 // Per-case overrides, each with its reason.
-const XI_1 = 'xi = 1 puts the probe 10x closer to x than the default xi = 10, so the probe KL gradient is about 10x smaller while its float32 rounding noise is not';
+const XI_1 =
+  'xi = 1 puts the probe 10x closer to x than the default xi = 10, so the probe KL gradient is about 10x smaller while its float32 rounding noise is not';
 const OVERRIDES = {
   'vat-hyper-b7': {
     rAdv: { atol: 1.5e-3, rtol: 1e-4, reason: `${XI_1}; r_adv inherits the larger relative noise. Observed <= 1.24e-4 (WebGPU), 3.5e-5 (CPU).` },
     grads: { atol: 1e-5, rtol: 1e-4, reason: `${XI_1}; the noisier r_adv reaches the gradients through the adversarial pass. Observed <= 9.4e-7.` },
-    updated: { atol: 2e-4, rtol: 1e-5, reason: `${XI_1}; Adam's near-sign step amplifies the gradient noise (see the default). Observed <= 1.43e-5 (2e-4 = 2e-2 * lr).` },
+    updated: {
+      atol: 2e-4,
+      rtol: 1e-5,
+      reason: `${XI_1}; Adam's near-sign step amplifies the gradient noise (see the default). Observed <= 1.43e-5 (2e-4 = 2e-2 * lr).`,
+    },
   },
 };
 
@@ -156,21 +184,85 @@ const ADADELTA = { optimizer: 'adadelta' };
  */
 const STEP_CASES = [
   { name: 'forward-b1', about: 'the whole forward pass, CE only (VAT off), batch 1, one Adam step', options: { ...TINY, vat: false, ...ADAM }, n: 1, lr: 0.01 },
-  { name: 'forward-b7-odd-size', about: 'forward pass and CE at imageSize 9 (convs give 5x5, the pool floors to 2x2), batch 7, one Adadelta step', options: { ...TINY, imageSize: 9, vat: false, ...ADADELTA }, n: 7, lr: 1 },
-  { name: 'zeros-input-b7', about: 'an all-zeros batch with VAT: only the biases drive the clean pass', options: { ...TINY, ...ADAM }, n: 7, zeros: true, lr: 0.01 },
+  {
+    name: 'forward-b7-odd-size',
+    about: 'forward pass and CE at imageSize 9 (convs give 5x5, the pool floors to 2x2), batch 7, one Adadelta step',
+    options: { ...TINY, imageSize: 9, vat: false, ...ADADELTA },
+    n: 7,
+    lr: 1,
+  },
+  {
+    name: 'zeros-input-b7',
+    about: 'an all-zeros batch with VAT: only the biases drive the clean pass',
+    options: { ...TINY, ...ADAM },
+    n: 7,
+    zeros: true,
+    lr: 0.01,
+  },
   { name: 'vat-ip1-b1', about: 'supervised VAT, one power iteration, batch 1', options: { ...TINY, ...ADAM }, n: 1, lr: 0.01 },
   { name: 'vat-ip1-b7', about: 'supervised VAT, one power iteration, batch 7', options: { ...TINY, ...ADAM }, n: 7, lr: 0.01 },
   { name: 'vat-ip2-b7', about: 'supervised VAT, two power iterations, batch 7', options: { ...TINY, powerIterations: 2, ...ADAM }, n: 7, lr: 0.01 },
-  { name: 'vat-hyper-b7', about: 'non-default eps, xi and alpha reach the computation', options: { ...TINY, eps: 2.5, xi: 1, alpha: 0.5, ...ADAM }, n: 7, lr: 0.01 },
+  {
+    name: 'vat-hyper-b7',
+    about: 'non-default eps, xi and alpha reach the computation',
+    options: { ...TINY, eps: 2.5, xi: 1, alpha: 0.5, ...ADAM },
+    n: 7,
+    lr: 0.01,
+  },
   { name: 'semi-ip1-l3-u7', about: 'semi-supervised: CE on 3 labeled, VAT on 7 unlabeled', options: { ...TINY, ...ADAM }, n: 3, u: 7, lr: 0.01 },
-  { name: 'semi-ip2-entmin-l3-u7', about: 'semi-supervised VAT+EntMin, two power iterations', options: { ...TINY, powerIterations: 2, entmin: true, ...ADAM }, n: 3, u: 7, lr: 0.01 },
-  { name: 'supervised-entmin-b7', about: 'supervised VAT+EntMin: the entropy of the labeled clean pass, with its gradient', options: { ...TINY, entmin: true, ...ADAM }, n: 7, lr: 0.01 },
-  { name: 'entmin-no-vat-semi-l3-u7', about: 'EntMin alone on the unlabeled batch (VAT off)', options: { ...TINY, vat: false, entmin: true, ...ADAM }, n: 3, u: 7, lr: 0.01 },
-  { name: 'dropout-b7', about: 'supervised VAT with dropout masks shared by the clean, probe and adversarial passes', options: { ...TINY, dropout: true, ...ADAM }, n: 7, lr: 0.01 },
-  { name: 'dropout-semi-entmin-l3-u7', about: 'semi-supervised VAT+EntMin with separate labeled and unlabeled masks', options: { ...TINY, dropout: true, entmin: true, ...ADAM }, n: 3, u: 7, lr: 0.01 },
-  { name: 'adam-custom-b7', about: 'one Adam step with non-default beta1, beta2, epsilon', options: { ...TINY, optimizer: 'adam', beta1: 0.8, beta2: 0.99, epsilon: 1e-6 }, n: 7, lr: 0.05 },
+  {
+    name: 'semi-ip2-entmin-l3-u7',
+    about: 'semi-supervised VAT+EntMin, two power iterations',
+    options: { ...TINY, powerIterations: 2, entmin: true, ...ADAM },
+    n: 3,
+    u: 7,
+    lr: 0.01,
+  },
+  {
+    name: 'supervised-entmin-b7',
+    about: 'supervised VAT+EntMin: the entropy of the labeled clean pass, with its gradient',
+    options: { ...TINY, entmin: true, ...ADAM },
+    n: 7,
+    lr: 0.01,
+  },
+  {
+    name: 'entmin-no-vat-semi-l3-u7',
+    about: 'EntMin alone on the unlabeled batch (VAT off)',
+    options: { ...TINY, vat: false, entmin: true, ...ADAM },
+    n: 3,
+    u: 7,
+    lr: 0.01,
+  },
+  {
+    name: 'dropout-b7',
+    about: 'supervised VAT with dropout masks shared by the clean, probe and adversarial passes',
+    options: { ...TINY, dropout: true, ...ADAM },
+    n: 7,
+    lr: 0.01,
+  },
+  {
+    name: 'dropout-semi-entmin-l3-u7',
+    about: 'semi-supervised VAT+EntMin with separate labeled and unlabeled masks',
+    options: { ...TINY, dropout: true, entmin: true, ...ADAM },
+    n: 3,
+    u: 7,
+    lr: 0.01,
+  },
+  {
+    name: 'adam-custom-b7',
+    about: 'one Adam step with non-default beta1, beta2, epsilon',
+    options: { ...TINY, optimizer: 'adam', beta1: 0.8, beta2: 0.99, epsilon: 1e-6 },
+    n: 7,
+    lr: 0.05,
+  },
   { name: 'adadelta-b7', about: "one Adadelta step with Keras's defaults and lr 1 (the seed's settings)", options: { ...TINY, ...ADADELTA }, n: 7, lr: 1 },
-  { name: 'adadelta-custom-b7', about: 'one Adadelta step with non-default rho and epsilon', options: { ...TINY, optimizer: 'adadelta', rho: 0.9, epsilon: 1e-6 }, n: 7, lr: 0.5 },
+  {
+    name: 'adadelta-custom-b7',
+    about: 'one Adadelta step with non-default rho and epsilon',
+    options: { ...TINY, optimizer: 'adadelta', rho: 0.9, epsilon: 1e-6 },
+    n: 7,
+    lr: 0.5,
+  },
   {
     name: 'real-size-b1',
     about: "the seed's real model (28x28, 32 filters, 128 hidden, 10 classes), batch 1, VAT with the seed's settings and Adadelta",
@@ -185,15 +277,52 @@ const STEP_CASES = [
 ];
 
 const OP_CASES = [
-  { name: 'op-conv2d', about: 'valid 3x3 convolution with bias, NCHW, non-square input, 3 in / 4 out channels', op: 'conv2d_valid_nchw', outputs: ['y'], make: (r) => ({ x: arr([2, 3, 7, 6], () => r.uniform()), w: arr([4, 3, 3, 3], () => r.uniform(-0.5, 0.5)), b: arr([4], () => r.uniform(-0.1, 0.1)) }) },
-  { name: 'op-maxpool', about: '2x2 stride-2 max pool on odd height and width (floor drops the last row and column), NCHW', op: 'maxpool2x2_nchw', outputs: ['y'], make: (r) => ({ x: arr([2, 3, 7, 5], () => r.uniform(-1, 1)) }) },
-  { name: 'op-dense', about: 'dense layer with a PyTorch [out, in] weight', op: 'dense_out_in', outputs: ['y'], make: (r) => ({ x: arr([3, 6], () => r.uniform(-1, 1)), w: arr([4, 6], () => r.uniform(-0.5, 0.5)), b: arr([4], () => r.uniform(-0.1, 0.1)) }) },
-  { name: 'op-kl', about: 'KL(softmax p || softmax q), mean over the batch, and its gradient with respect to q only (p constant, as in LDS)', op: 'kl_with_logits', outputs: ['value', 'grad_q'], make: (r) => ({ p: arr([5, 4], () => r.uniform(-2, 2)), q: arr([5, 4], () => r.uniform(-2, 2)) }) },
-  { name: 'op-entropy', about: 'mean entropy of softmax(logits) and its gradient', op: 'entropy_with_logits', outputs: ['value', 'grad'], make: (r) => ({ logits: arr([5, 4], () => r.uniform(-2, 2)) }) },
-  { name: 'op-cross-entropy', about: 'mean cross-entropy against class indices and its gradient', op: 'cross_entropy', outputs: ['value', 'grad'], make: (r) => ({ logits: arr([5, 4], () => r.uniform(-2, 2)), labels: { data: Float32Array.from([0, 3, 1, 2, 3]), shape: [5] } }) },
+  {
+    name: 'op-conv2d',
+    about: 'valid 3x3 convolution with bias, NCHW, non-square input, 3 in / 4 out channels',
+    op: 'conv2d_valid_nchw',
+    outputs: ['y'],
+    make: (r) => ({ x: arr([2, 3, 7, 6], () => r.uniform()), w: arr([4, 3, 3, 3], () => r.uniform(-0.5, 0.5)), b: arr([4], () => r.uniform(-0.1, 0.1)) }),
+  },
+  {
+    name: 'op-maxpool',
+    about: '2x2 stride-2 max pool on odd height and width (floor drops the last row and column), NCHW',
+    op: 'maxpool2x2_nchw',
+    outputs: ['y'],
+    make: (r) => ({ x: arr([2, 3, 7, 5], () => r.uniform(-1, 1)) }),
+  },
+  {
+    name: 'op-dense',
+    about: 'dense layer with a PyTorch [out, in] weight',
+    op: 'dense_out_in',
+    outputs: ['y'],
+    make: (r) => ({ x: arr([3, 6], () => r.uniform(-1, 1)), w: arr([4, 6], () => r.uniform(-0.5, 0.5)), b: arr([4], () => r.uniform(-0.1, 0.1)) }),
+  },
+  {
+    name: 'op-kl',
+    about: 'KL(softmax p || softmax q), mean over the batch, and its gradient with respect to q only (p constant, as in LDS)',
+    op: 'kl_with_logits',
+    outputs: ['value', 'grad_q'],
+    make: (r) => ({ p: arr([5, 4], () => r.uniform(-2, 2)), q: arr([5, 4], () => r.uniform(-2, 2)) }),
+  },
+  {
+    name: 'op-entropy',
+    about: 'mean entropy of softmax(logits) and its gradient',
+    op: 'entropy_with_logits',
+    outputs: ['value', 'grad'],
+    make: (r) => ({ logits: arr([5, 4], () => r.uniform(-2, 2)) }),
+  },
+  {
+    name: 'op-cross-entropy',
+    about: 'mean cross-entropy against class indices and its gradient',
+    op: 'cross_entropy',
+    outputs: ['value', 'grad'],
+    make: (r) => ({ logits: arr([5, 4], () => r.uniform(-2, 2)), labels: { data: Float32Array.from([0, 3, 1, 2, 3]), shape: [5] } }),
+  },
   {
     name: 'op-normalize',
-    about: 'per-sample normalisation: an ordinary sample, a tiny one (1e-20 scale: the divide-by-max step keeps it from underflowing), an all-zeros one, and a large one',
+    about:
+      'per-sample normalisation: an ordinary sample, a tiny one (1e-20 scale: the divide-by-max step keeps it from underflowing), an all-zeros one, and a large one',
     op: 'normalize_per_sample',
     outputs: ['y'],
     make: (r) => {
@@ -207,7 +336,13 @@ const OP_CASES = [
 ];
 
 function arr(shape, f) {
-  return { data: fill(shape.reduce((a, b) => a * b, 1), f), shape };
+  return {
+    data: fill(
+      shape.reduce((a, b) => a * b, 1),
+      f,
+    ),
+    shape,
+  };
 }
 
 // ---- writing ----
@@ -232,7 +367,7 @@ class Bin {
 function pretty(value, indent = '') {
   if (Array.isArray(value) && value.every((v) => typeof v !== 'object' || v === null)) return JSON.stringify(value);
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  const inner = indent + '  ';
+  const inner = `${indent}  `;
   const items = Array.isArray(value)
     ? value.map((v) => inner + pretty(v, inner))
     : Object.entries(value).map(([k, v]) => `${inner}${JSON.stringify(k)}: ${pretty(v, inner)}`);
@@ -311,7 +446,16 @@ async function opCase(spec, seed) {
   for (const [k, v] of Object.entries(ins)) inputs[k] = bin.add(v.data, v.shape);
   const expected = {};
   for (const k of spec.outputs) expected[k] = bin.add(out[k].data, out[k].shape);
-  const json = { schema: 1, name: spec.name, kind: 'op', op: spec.op, description: spec.about, inputs, expected, tolerances: tolerancesFor({ ...spec, kind: 'op' }) };
+  const json = {
+    schema: 1,
+    name: spec.name,
+    kind: 'op',
+    op: spec.op,
+    description: spec.about,
+    inputs,
+    expected,
+    tolerances: tolerancesFor({ ...spec, kind: 'op' }),
+  };
   return { json, bin };
 }
 
@@ -326,7 +470,7 @@ async function main() {
     const { json, bin } = kind === 'step' ? await stepCase(spec, seed++) : await opCase(spec, seed++);
     json.generatedBy = `@vat/reference (tfjs ${ref.TFJS_VERSION}, cpu backend) via test/golden/generate.mjs`;
     json.data = `${spec.name}.bin`;
-    writeFileSync(join(OUT, `${spec.name}.json`), pretty(json) + '\n');
+    writeFileSync(join(OUT, `${spec.name}.json`), `${pretty(json)}\n`);
     writeFileSync(join(OUT, `${spec.name}.bin`), bin.buffer());
     console.log(`${spec.name}: ${bin.bytes} bytes, ${Date.now() - t0} ms`);
   }

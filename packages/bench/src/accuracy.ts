@@ -35,9 +35,19 @@ interface Config {
 export const CONFIGS: Config[] = [
   { name: 'seed-vat', what: 'seed, no dropout, VAT', args: ['--preset', 'seed'], target: { accuracy: 0.992, source: 'our target (seed: 99.16%)' } },
   { name: 'seed-plain', what: 'seed, no dropout, no VAT', args: ['--preset', 'seed', '--no-vat'], target: { accuracy: 0.9877, source: 'seed (Keras)' } },
-  { name: 'seed-dropout', what: 'seed, dropout, no VAT', args: ['--preset', 'seed', '--dropout', '--no-vat'], target: { accuracy: 0.9853, source: 'seed (Keras)' } },
+  {
+    name: 'seed-dropout',
+    what: 'seed, dropout, no VAT',
+    args: ['--preset', 'seed', '--dropout', '--no-vat'],
+    target: { accuracy: 0.9853, source: 'seed (Keras)' },
+  },
   { name: 'seed-dropout-vat', what: 'seed, dropout, VAT', args: ['--preset', 'seed', '--dropout'], target: { accuracy: 0.9901, source: 'seed (Keras)' } },
-  { name: 'semi-100', what: 'semi-supervised, 100 labels', args: ['--preset', 'paper-semi'], target: { accuracy: 0.98, source: 'our target (paper: 2.12% / 1.36% error)' } },
+  {
+    name: 'semi-100',
+    what: 'semi-supervised, 100 labels',
+    args: ['--preset', 'paper-semi'],
+    target: { accuracy: 0.98, source: 'our target (paper: 2.12% / 1.36% error)' },
+  },
   { name: 'semi-1000', what: 'semi-supervised, 1000 labels', args: ['--preset', 'paper-semi', '--labeled', '1000'] },
 ];
 
@@ -69,6 +79,7 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 async function state(dir: string, config: Config): Promise<RunState> {
+  // biome-ignore lint/suspicious/noExplicitAny: run.json is read loosely, field by field
   const run = await readJson<Record<string, any>>(path.join(dir, config.name, 'run.json'));
   let history: EpochLine[] = [];
   try {
@@ -172,7 +183,9 @@ async function main(): Promise<number> {
     },
   });
   if (values.help) {
-    console.log(`usage: pnpm accuracy [--only ${CONFIGS.map((c) => c.name).join(',')}] [--dir runs/accuracy] [--backend auto|cpu|webgpu] [--results docs/results.md] [--report-only]`);
+    console.log(
+      `usage: pnpm accuracy [--only ${CONFIGS.map((c) => c.name).join(',')}] [--dir runs/accuracy] [--backend auto|cpu|webgpu] [--results docs/results.md] [--report-only]`,
+    );
     return 0;
   }
   const names = values.only?.split(',').map((s) => s.trim()) ?? CONFIGS.map((c) => c.name);
@@ -182,7 +195,12 @@ async function main(): Promise<number> {
   const dir = path.resolve(process.env.INIT_CWD ?? process.cwd(), values.dir ?? 'runs/accuracy');
   if (values.backend && !['auto', 'cpu', 'webgpu'].includes(values.backend)) throw new Error(`--backend: unknown '${values.backend}'; use auto, cpu or webgpu`);
   const cpus = os.cpus();
-  const meta = { commit: commit(), machine: `${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}, Node ${process.version}`, started: new Date().toISOString().slice(0, 16).replace('T', ' ') + ' UTC', dir: path.relative(ROOT, dir) || dir };
+  const meta = {
+    commit: commit(),
+    machine: `${cpus[0]?.model ?? 'unknown CPU'} x ${cpus.length}, Node ${process.version}`,
+    started: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    dir: path.relative(ROOT, dir) || dir,
+  };
   const results = values.results ? path.resolve(process.env.INIT_CWD ?? process.cwd(), values.results) : path.join(ROOT, 'docs/results.md');
   const report = async () => writeSection(results, section(await Promise.all(configs.map((c) => state(dir, c))), meta));
   await report();

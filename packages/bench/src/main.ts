@@ -100,7 +100,10 @@ function positiveInt(name: string, v: string | undefined, dflt: number, min = 1)
 
 function list<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T[] {
   if (v === undefined) return [...allowed];
-  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const bad = items.filter((s) => !(allowed as readonly string[]).includes(s));
   if (bad.length || !items.length) throw new UsageError(`--${name}: unknown ${bad.length ? `'${bad.join("', '")}'` : 'empty list'}; use ${allowed.join(', ')}`);
   return items as T[];
@@ -114,26 +117,30 @@ interface Options {
   out: string;
 }
 
+function parseFlags(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      only: { type: 'string' },
+      modes: { type: 'string' },
+      batch: { type: 'string' },
+      warmup: { type: 'string' },
+      'min-steps': { type: 'string' },
+      'min-seconds': { type: 'string' },
+      'max-steps': { type: 'string' },
+      'data-size': { type: 'string' },
+      seed: { type: 'string' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
 function parseOptions(argv: string[]): Options | 'help' {
-  let values;
+  let values: ReturnType<typeof parseFlags>['values'];
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        only: { type: 'string' },
-        modes: { type: 'string' },
-        batch: { type: 'string' },
-        warmup: { type: 'string' },
-        'min-steps': { type: 'string' },
-        'min-seconds': { type: 'string' },
-        'max-steps': { type: 'string' },
-        'data-size': { type: 'string' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
+    ({ values } = parseFlags(argv));
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\n\n${HELP}`);
   }
@@ -205,7 +212,9 @@ async function runTorch(spec: RunSpec, data: { x: Float32Array; y: Uint32Array }
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(stderr.trim().split('\n').pop() || `exit code ${code}`));
-      const r = JSON.parse(stdout.trim().split('\n').pop()!) as Pick<RunResult, 'adapter' | 'warmupMs' | 'stepMs' | 'firstLoss' | 'lastLoss'> & { peakBytes: number };
+      const r = JSON.parse(stdout.trim().split('\n').pop()!) as Pick<RunResult, 'adapter' | 'warmupMs' | 'stepMs' | 'firstLoss' | 'lastLoss'> & {
+        peakBytes: number;
+      };
       resolve({ result: summarize(spec, r.adapter, r.warmupMs, r.stepMs, [r.firstLoss, r.lastLoss]), peakBytes: r.peakBytes });
     });
   });

@@ -32,6 +32,8 @@ export function processTree(root: number): number[] {
 
 /** Sum of VmHWM over a process tree (a browser's processes), in bytes. */
 export function peakRssTree(root: number): number | undefined {
-  const peaks = processTree(root).map((p) => peakRss(p)).filter((v): v is number => v !== undefined);
+  const peaks = processTree(root)
+    .map((p) => peakRss(p))
+    .filter((v): v is number => v !== undefined);
   return peaks.length ? peaks.reduce((s, v) => s + v, 0) : undefined;
 }

@@ -9,8 +9,12 @@ import { peakRss } from './memory.js';
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as RunSpec;
   const data = await benchData(Number(process.argv[3] ?? 1024));
-  const result = await runSpec(spec, data, () => performance.now(), undefined, (phase, i, ms) =>
-    process.stderr.write(`  ${phase} step ${i + 1}: ${(ms / 1000).toFixed(2)} s\n`),
+  const result = await runSpec(
+    spec,
+    data,
+    () => performance.now(),
+    undefined,
+    (phase, i, ms) => process.stderr.write(`  ${phase} step ${i + 1}: ${(ms / 1000).toFixed(2)} s\n`),
   );
   process.stdout.write(`${JSON.stringify({ result, peakBytes: peakRss() ?? null })}\n`);
 }

@@ -62,8 +62,12 @@ window.__bench = {
   async run(spec) {
     const data = await loadData();
     if (spec.host === 'chromium-worker') return inWorker(spec, data);
-    return runSpec(spec, data, () => performance.now(), describeTfjs, (phase, i, ms) =>
-      console.log(`bench-progress ${phase} ${i + 1} ${ms}`),
+    return runSpec(
+      spec,
+      data,
+      () => performance.now(),
+      describeTfjs,
+      (phase, i, ms) => console.log(`bench-progress ${phase} ${i + 1} ${ms}`),
     );
   },
 };

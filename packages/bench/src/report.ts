@@ -70,7 +70,10 @@ export function ratios(report: BenchReport): Ratios {
     }
     const browser = targets.filter((t) => t.startsWith('vat-cpu-wasm-chromium-'));
     const flex = median(report, 'burn-flex-wasm-chromium', vat);
-    const best = browser.map((t) => [t, median(report, t, vat)] as const).filter(([, ms]) => ms).sort((a, b) => a[1]! - b[1]!)[0];
+    const best = browser
+      .map((t) => [t, median(report, t, vat)] as const)
+      .filter(([, ms]) => ms)
+      .sort((a, b) => a[1]! - b[1]!)[0];
     if (flex && best) out.browserCpu[`${mode}: ${best[0]} vs burn-flex-wasm-chromium`] = flex / best[1]!;
   }
   return out;
@@ -99,7 +102,10 @@ export function markdown(report: BenchReport): string {
     }
   }
   const r = ratios(report);
-  lines.push('', `Speed-ups are time per step of the baseline (${report.baseline}, burn-flex in WebAssembly on one thread: the CPU path before the crate's own kernels) over the row's; above 1 is faster.`);
+  lines.push(
+    '',
+    `Speed-ups are time per step of the baseline (${report.baseline}, burn-flex in WebAssembly on one thread: the CPU path before the crate's own kernels) over the row's; above 1 is faster.`,
+  );
   lines.push('', '| ratio | value |', '|---|---:|');
   for (const [k, v] of Object.entries(r.overBaseline)) lines.push(`| speed-up over ${report.baseline}, ${k} | ${fmt(v, 2)}x |`);
   for (const [k, v] of Object.entries(r.overTorch)) lines.push(`| speed-up over PyTorch, ${k} | ${fmt(v, 2)}x |`);
@@ -108,7 +114,7 @@ export function markdown(report: BenchReport): string {
   for (const [k, v] of Object.entries(r.burnOverTfjs)) lines.push(`| speed-up, ${k} | ${fmt(v, 2)}x |`);
   lines.push(
     '',
-    'Peak memory is the VmHWM of the run\'s Node process, or its sum over the browser\'s processes; with a software adapter it includes what a GPU would hold.',
+    "Peak memory is the VmHWM of the run's Node process, or its sum over the browser's processes; with a software adapter it includes what a GPU would hold.",
     '',
   );
   return lines.join('\n');

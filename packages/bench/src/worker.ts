@@ -7,8 +7,12 @@ const scope = self as unknown as { postMessage(m: unknown): void; onmessage: ((e
 
 scope.onmessage = async (e: MessageEvent<{ spec: RunSpec; data: BenchData }>) => {
   try {
-    const result = await runSpec(e.data.spec, e.data.data, () => performance.now(), undefined, (phase, i, ms) =>
-      scope.postMessage({ progress: `bench-progress ${phase} ${i + 1} ${ms}` }),
+    const result = await runSpec(
+      e.data.spec,
+      e.data.data,
+      () => performance.now(),
+      undefined,
+      (phase, i, ms) => scope.postMessage({ progress: `bench-progress ${phase} ${i + 1} ${ms}` }),
     );
     scope.postMessage({ result });
   } catch (err) {

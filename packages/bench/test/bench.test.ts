@@ -19,7 +19,23 @@ const TARGETS = ['burn-cpu-node', 'burn-webgpu-node', 'burn-webgpu-chromium', 't
 describe('pnpm bench', () => {
   it('measures every implementation, plain and VAT, and writes JSON and a markdown table with the ratios', async () => {
     const out = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-bench-'));
-    const r = await node(['dist/main.js', '--batch', '8', '--warmup', '1', '--min-steps', '1', '--min-seconds', '0', '--max-steps', '1', '--data-size', '16', '--out', out]);
+    const r = await node([
+      'dist/main.js',
+      '--batch',
+      '8',
+      '--warmup',
+      '1',
+      '--min-steps',
+      '1',
+      '--min-seconds',
+      '0',
+      '--max-steps',
+      '1',
+      '--data-size',
+      '16',
+      '--out',
+      out,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8'));
     expect(report.runs.map((x: { target: string; result: { spec: { vat: boolean } } }) => `${x.target}/${x.result.spec.vat}`)).toEqual(
@@ -65,7 +81,22 @@ describe('pnpm accuracy', () => {
   it('reports a finished run with its command, status, per-epoch accuracy and test accuracy', async () => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-accuracy-'));
     // A real (small) run in the place of the seed-plain configuration.
-    const run = await node([CLI, 'train', '--preset', 'seed', '--no-vat', '--epochs', '1', '--train-size', '512', '--batch-size', '64', '--out', path.join(dir, 'seed-plain'), '--json']);
+    const run = await node([
+      CLI,
+      'train',
+      '--preset',
+      'seed',
+      '--no-vat',
+      '--epochs',
+      '1',
+      '--train-size',
+      '512',
+      '--batch-size',
+      '64',
+      '--out',
+      path.join(dir, 'seed-plain'),
+      '--json',
+    ]);
     expect(run.code, run.stderr).toBe(0);
     const test = JSON.parse(run.stdout.trim().split('\n').pop()!);
     const results = path.join(dir, 'results.md');

@@ -11,6 +11,7 @@ import {
   BackendFailureError,
   ENGINES,
   InvalidConfigError,
+  type ImageSet,
   InvalidInputError,
   NonFiniteLossError,
   PRESETS,
@@ -34,13 +35,15 @@ const int = (name: string, min: number) => (v: string) => {
   if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
   return n;
 };
-const num = (name: string, positive = true) => (v: string) => {
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || (positive ? n <= 0 : n < 0)) {
-    throw new InvalidArgumentError(`${name} must be a ${positive ? 'positive' : 'non-negative'} number`);
-  }
-  return n;
-};
+const num =
+  (name: string, positive = true) =>
+  (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (positive ? n <= 0 : n < 0)) {
+      throw new InvalidArgumentError(`${name} must be a ${positive ? 'positive' : 'non-negative'} number`);
+    }
+    return n;
+  };
 
 /** Flag name -> RunOptions key, for the flags shared by `train` and `compare`. */
 const OPTION_KEYS: Record<string, keyof RunOptions> = {
@@ -163,7 +166,9 @@ async function trainCommand(cmd: Command): Promise<number> {
     const allowed = new Set(['resume', 'json', 'backend', 'engine', 'threads', 'preset', 'data', 'trainImages', 'trainLabels', 'testImages', 'testLabels']);
     const extra = Object.keys(flags).filter((k) => cmd.getOptionValueSource(k) === 'cli' && !allowed.has(k));
     if (extra.length) {
-      throw new InvalidConfigError(`--resume continues a run with its own settings; drop ${extra.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')}`);
+      throw new InvalidConfigError(
+        `--resume continues a run with its own settings; drop ${extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}`,
+      );
     }
     let run: { options: RunOptions };
     try {
@@ -211,7 +216,7 @@ async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
     throw new InvalidInputError(`cannot read weights '${weightsFile}': ${(e as Error).message}`);
   }
   const model = modelConfig(bytes, `'${weightsFile}'`);
-  let test;
+  let test: ImageSet;
   if (flags.testImages || flags.testLabels) {
     if (!(flags.testImages && flags.testLabels)) throw new InvalidConfigError('give both --test-images and --test-labels');
     test = await readImageSet(flags.testImages, flags.testLabels, 'test set');
@@ -227,7 +232,10 @@ async function evalCommand(weightsFile: string, cmd: Command): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   trainer.dispose();
   if (flags.json) {
-    emit({ json: true }, { event: 'eval', weights: weightsFile, loss: r.loss, accuracy: r.accuracy, count: r.count, confusion: Array.from(r.confusion), seconds });
+    emit(
+      { json: true },
+      { event: 'eval', weights: weightsFile, loss: r.loss, accuracy: r.accuracy, count: r.count, confusion: Array.from(r.confusion), seconds },
+    );
   } else {
     process.stdout.write(`test: loss ${r.loss.toFixed(4)}  accuracy ${(100 * r.accuracy).toFixed(2)}%  (${r.count} images, ${seconds.toFixed(1)} s)\n`);
     process.stdout.write(`${confusionTable(r.confusion, Number(model.classes ?? 10))}\n`);
@@ -290,7 +298,10 @@ export function buildProgram(): Command {
     .description('Virtual Adversarial Training (Miyato et al.) on a burn/WebAssembly core')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  const trainCmd = addTrainingOptions(program.command('train', { isDefault: true }).description('train a model (default: the quick preset on the bundled MNIST)'), 'default')
+  const trainCmd = addTrainingOptions(
+    program.command('train', { isDefault: true }).description('train a model (default: the quick preset on the bundled MNIST)'),
+    'default',
+  )
     .option('--out <dir>', 'output directory (default: runs/<preset>-<time>)')
     .option('--resume <dir>', 'continue the interrupted run in <dir> from its checkpoint');
   trainCmd.action(async () => {
@@ -310,8 +321,10 @@ export function buildProgram(): Command {
   evalCmd.action(async (weights: string) => {
     process.exitCode = await evalCommand(weights, evalCmd);
   });
-  const compareCmd = addTrainingOptions(program.command('compare').description("run the seed's four configurations (dropout x VAT) and print its table beside ours"), 'seed')
-    .option('--out <dir>', 'output directory (default: runs/compare-<time>)');
+  const compareCmd = addTrainingOptions(
+    program.command('compare').description("run the seed's four configurations (dropout x VAT) and print its table beside ours"),
+    'seed',
+  ).option('--out <dir>', 'output directory (default: runs/compare-<time>)');
   compareCmd.action(async () => {
     process.exitCode = await compareCommand(compareCmd);
   });

@@ -3,18 +3,10 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import {
-  type EpochStats,
-  type ImageSet,
-  type RunOptions,
-  type RunResult,
-  Trainer,
-  resolveRunOptions,
-  train,
-} from '@vat/core';
+import { type EpochStats, type ImageSet, type RunOptions, type RunResult, Trainer, resolveRunOptions, train } from '@vat/core';
 import { FileCheckpointStore, writeFileAtomic } from '@vat/core/node';
 
-import { Progress, confusionTable, epochLine } from './progress.js';
+import { type Progress, confusionTable, epochLine } from './progress.js';
 
 export const FILES = {
   run: 'run.json',
@@ -85,7 +77,7 @@ export async function runTraining(options: RunOptions, data: { train: ImageSet; 
           io.progress.clear();
           say(epochLine(e, resolved.epochs, valLabel));
           emit(io, { event: 'epoch', ...e });
-          await writeFileAtomic(path.join(io.out, FILES.metrics), history.map((h) => JSON.stringify(h)).join('\n') + '\n');
+          await writeFileAtomic(path.join(io.out, FILES.metrics), `${history.map((h) => JSON.stringify(h)).join('\n')}\n`);
         },
       },
       { store: new FileCheckpointStore(path.join(io.out, FILES.checkpoint)), resume: io.resume, signal: io.signal },

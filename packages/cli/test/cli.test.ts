@@ -41,7 +41,10 @@ describe('vat train', () => {
     expect(run.versions.vatCore).toMatch(/^\d+\.\d+\.\d+$/);
     expect(run.backend).toMatchObject({ backend: 'cpu', engine: 'native', threads: os.availableParallelism() });
     expect(run).toMatchObject({ engine: 'native', threads: os.availableParallelism() });
-    const metrics = (await fs.readFile(path.join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = (await fs.readFile(path.join(out, 'metrics.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(metrics.map((m) => m.epoch)).toEqual([1, 2]);
     expect(metrics[0]).toHaveProperty('valAccuracy');
 
@@ -97,7 +100,10 @@ describe('vat train', () => {
     const out = await tmp();
     const r = await vat(['train', ...SMALL, '--epochs', '1', '--no-vat', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e) => e.event)).toEqual(['epoch', 'test']);
     expect(events[0].lds).toBe(0);
   });
@@ -117,7 +123,12 @@ describe('vat compare', () => {
     const r = await vat(['compare', '--backend', 'cpu', '--epochs', '1', '--train-size', '64', '--batch-size', '32', '--out', out]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('| dropout | VAT | test loss | accuracy | s/epoch | seed accuracy | seed s/epoch (GTX 1080) |');
-    for (const row of [/\| no \| no \| \d\.\d{4} \| [\d.]+% \| [\d.]+ \| 98\.77% \| 8 \|/, /\| yes \| no \|.*\| 98\.53% \| 8 \|/, /\| no \| yes \|.*\| 99\.16% \| 18 \|/, /\| yes \| yes \|.*\| 99\.01% \| 19 \|/]) {
+    for (const row of [
+      /\| no \| no \| \d\.\d{4} \| [\d.]+% \| [\d.]+ \| 98\.77% \| 8 \|/,
+      /\| yes \| no \|.*\| 98\.53% \| 8 \|/,
+      /\| no \| yes \|.*\| 99\.16% \| 18 \|/,
+      /\| yes \| yes \|.*\| 99\.01% \| 19 \|/,
+    ]) {
       expect(r.stdout).toMatch(row);
     }
     const saved = JSON.parse(await fs.readFile(path.join(out, 'compare.json'), 'utf8'));
@@ -151,7 +162,14 @@ describe('bad input', () => {
     const images = await fs.readFile(path.join(mnist, 't10k-images-idx3-ubyte'));
     await fs.writeFile(path.join(dir, 'truncated'), images.subarray(0, 5000));
     await fs.writeFile(path.join(dir, 'swapped'), await fs.readFile(path.join(mnist, 't10k-labels-idx1-ubyte')));
-    const base = ['--train-labels', path.join(mnist, 'train-labels-idx1-ubyte'), '--test-images', path.join(mnist, 't10k-images-idx3-ubyte'), '--test-labels', path.join(mnist, 't10k-labels-idx1-ubyte')];
+    const base = [
+      '--train-labels',
+      path.join(mnist, 'train-labels-idx1-ubyte'),
+      '--test-images',
+      path.join(mnist, 't10k-images-idx3-ubyte'),
+      '--test-labels',
+      path.join(mnist, 't10k-labels-idx1-ubyte'),
+    ];
     const t = await vat(['train', '--train-images', path.join(dir, 'truncated'), ...base, '--out', path.join(dir, 'o1')]);
     expect(t.code).toBe(2);
     expect(t.stderr).toMatch(/error \(InvalidInputError\): training set images declares dimensions 10000x28x28 .* truncated or corrupt/);

@@ -65,7 +65,7 @@ export async function probeWebGpu(): Promise<AdapterReport> {
   const isFallbackAdapter =
     (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
     /swiftshader|llvmpipe|lavapipe|software/i.test(`${info?.vendor} ${info?.architecture} ${info?.device} ${info?.description}`);
-  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s && s.length);
+  const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s?.length);
   return {
     backend: 'webgpu',
     description: `WebGPU: ${parts.join(' / ') || 'unnamed adapter'}${isFallbackAdapter ? ' (software)' : ''}`,

@@ -100,7 +100,10 @@ export function streamBatch(subset: Subset, seed: number, stream: string, batchS
 const orders = new WeakMap<Subset, Map<string, Uint32Array>>();
 function passOrder(subset: Subset, seed: number, stream: string, pass: number): Uint32Array {
   let cache = orders.get(subset);
-  if (!cache) orders.set(subset, (cache = new Map()));
+  if (!cache) {
+    cache = new Map();
+    orders.set(subset, cache);
+  }
   const key = `${seed}/${stream}`;
   const tagged = cache.get(key) as (Uint32Array & { pass?: number }) | undefined;
   if (tagged && tagged.pass === pass) return tagged;

@@ -4,7 +4,7 @@
 import { all, balancedSubset, epochOrder, gather, streamBatch, trainValSplit, type Subset } from './data.js';
 import { InvalidConfigError } from './errors.js';
 import type { ImageSet } from './idx.js';
-import { type EvalStats, type StepStats, Trainer, type TrainerOptions } from './trainer.js';
+import type { EvalStats, StepStats, Trainer, TrainerOptions } from './trainer.js';
 
 export interface RunOptions extends TrainerOptions {
   /** Default 1. */
@@ -119,7 +119,10 @@ export function yieldToEventLoop(): Promise<void> {
 }
 
 /** Fills in defaults and rejects values no run can use. */
-export function resolveRunOptions(o: RunOptions): Required<Pick<RunOptions, 'epochs' | 'batchSize' | 'unlabeledBatchSize' | 'valSize' | 'lr' | 'lrDecay' | 'evalBatchSize' | 'checkpointSeconds'>> & RunOptions {
+export function resolveRunOptions(
+  o: RunOptions,
+): Required<Pick<RunOptions, 'epochs' | 'batchSize' | 'unlabeledBatchSize' | 'valSize' | 'lr' | 'lrDecay' | 'evalBatchSize' | 'checkpointSeconds'>> &
+  RunOptions {
   const r = {
     ...o,
     epochs: o.epochs ?? 1,
@@ -166,7 +169,7 @@ export async function train(
     const bytes = await io.store?.load();
     if (!bytes) throw new InvalidConfigError('there is no checkpoint to resume from in this output directory');
     const loaded = (await trainer.importCheckpoint(bytes)) as LoopState | null;
-    if (!loaded || loaded.version !== 1) throw new InvalidConfigError('the checkpoint holds no loop state this version can resume');
+    if (loaded?.version !== 1) throw new InvalidConfigError('the checkpoint holds no loop state this version can resume');
     state = loaded;
   }
   const o = resolveRunOptions(state?.options ?? options);

@@ -3,11 +3,11 @@
 
 import { availableParallelism } from 'node:os';
 
-import { type EngineChoice, type EngineName, type Platform, oneThreadOnly, registerPlatform } from './engine.js';
+import { type CoreBindings, type EngineChoice, type EngineName, type Platform, oneThreadOnly, registerPlatform } from './engine.js';
 import { BackendUnavailableError, InvalidConfigError } from './errors.js';
 
 async function nativeEngine(threads: number | undefined): Promise<EngineChoice> {
-  let bindings;
+  let bindings: CoreBindings;
   try {
     const { loadNative } = await import('@vat/native');
     bindings = loadNative();

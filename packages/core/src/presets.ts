@@ -31,7 +31,7 @@ export const PRESETS: Record<string, Preset> = {
   // defaults), eps 1, xi 10, one power iteration, VAT on the labeled batch, validation on the
   // test set. Add --dropout and/or --no-vat for the other three rows of its table.
   seed: {
-    description: "the seed Keras experiment: 12 epochs, batch 128, Adadelta, eps 1, xi 10, Ip 1",
+    description: 'the seed Keras experiment: 12 epochs, batch 128, Adadelta, eps 1, xi 10, Ip 1',
     options: {
       epochs: 12,
       batchSize: 128,

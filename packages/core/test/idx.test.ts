@@ -11,7 +11,9 @@ function idx(magic: number, dims: number[], data: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + data.length);
   const v = new DataView(out.buffer);
   v.setUint32(0, magic, false);
-  dims.forEach((d, i) => v.setUint32(4 + 4 * i, d, false));
+  dims.forEach((d, i) => {
+    v.setUint32(4 + 4 * i, d, false);
+  });
   out.set(data, 4 + 4 * dims.length);
   return out;
 }

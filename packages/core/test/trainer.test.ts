@@ -83,7 +83,11 @@ describe('Trainer on the CPU backend (the native addon, as auto picks in Node)',
     const b = gather(mnist.train, rows(8));
     // Adam moves every weight by about lr, so within a few steps at 1e38 the logits overflow.
     let err: unknown;
-    for (let s = 0; s < 10 && !err; s++) err = await t.trainStep(b.x, b.y, 1e38).then(() => undefined, (e) => e);
+    for (let s = 0; s < 10 && !err; s++)
+      err = await t.trainStep(b.x, b.y, 1e38).then(
+        () => undefined,
+        (e) => e,
+      );
     expect(err).toBeInstanceOf(NonFiniteLossError);
     expect((err as Error).name).toBe('NonFiniteLossError');
   });

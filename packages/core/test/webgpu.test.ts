@@ -8,7 +8,10 @@ import { loadMnist } from '../src/node.js';
 describe('Trainer on WebGPU (Node, webgpu package)', () => {
   it('trains and agrees with the CPU backend step for step', async () => {
     const { train } = await loadMnist();
-    const b = gather(train, Array.from({ length: 16 }, (_, i) => i));
+    const b = gather(
+      train,
+      Array.from({ length: 16 }, (_, i) => i),
+    );
     const options = { seed: 11, optimizer: 'adam' as const, dropout: true };
     const gpu = await Trainer.create({ ...options, backend: 'webgpu' });
     const cpu = await Trainer.create({ ...options, backend: 'cpu' });

@@ -22,16 +22,7 @@ export interface ModelShape {
   classes: number;
 }
 
-export const PARAM_NAMES = [
-  'conv1.weight',
-  'conv1.bias',
-  'conv2.weight',
-  'conv2.bias',
-  'fc1.weight',
-  'fc1.bias',
-  'fc2.weight',
-  'fc2.bias',
-] as const;
+export const PARAM_NAMES = ['conv1.weight', 'conv1.bias', 'conv2.weight', 'conv2.bias', 'fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'] as const;
 
 /** Side of the map after two valid 3x3 convolutions and a 2x2, stride-2 max pool (floor). */
 export function pooledSize(m: ModelShape): number {
@@ -112,7 +103,14 @@ export function denseOutIn(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.T
  */
 export function forward(params: Params, x: tf.Tensor4D, masks?: Masks): tf.Tensor2D {
   const [c1w, c1b, c2w, c2b, f1w, f1b, f2w, f2b] = params as [
-    tf.Tensor4D, tf.Tensor1D, tf.Tensor4D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D, tf.Tensor2D, tf.Tensor1D,
+    tf.Tensor4D,
+    tf.Tensor1D,
+    tf.Tensor4D,
+    tf.Tensor1D,
+    tf.Tensor2D,
+    tf.Tensor1D,
+    tf.Tensor2D,
+    tf.Tensor1D,
   ];
   const n = x.shape[0];
   const nhwc = tf.transpose(x, [0, 2, 3, 1]);

@@ -23,7 +23,10 @@ export class OptimizerState {
   /** Steps taken. */
   t = 0;
 
-  constructor(readonly hyper: OptimizerHyper, params: tf.Tensor[]) {
+  constructor(
+    readonly hyper: OptimizerHyper,
+    params: tf.Tensor[],
+  ) {
     this.first = params.map((p) => tf.keep(tf.zerosLike(p)));
     this.second = params.map((p) => tf.keep(tf.zerosLike(p)));
   }

@@ -324,4 +324,3 @@ export class ReferenceTrainer {
     this.opt.dispose();
   }
 }
-

@@ -64,7 +64,7 @@ export function lcgWeights(spec: LcgRef, params: number[][]): Float32Array {
     const n = shape.reduce((a, b) => a * b, 1);
     for (let k = 0; k < n; k++) {
       state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-      out[at++] = ((state >>> 8) / 16777216 * 2 - 1) * spec.limits[i]!;
+      out[at++] = (((state >>> 8) / 16777216) * 2 - 1) * spec.limits[i]!;
     }
   });
   if (at !== spec.length) throw new Error(`generated ${at} weights, the case says ${spec.length}`);

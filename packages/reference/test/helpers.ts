@@ -67,7 +67,9 @@ export function weightsToSafetensors(flat: Float32Array, shapes: number[][]): Ui
   new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
   out.set(head, 8);
   const data = new DataView(out.buffer, 8 + head.length);
-  flat.forEach((v, i) => data.setFloat32(4 * i, v, true));
+  flat.forEach((v, i) => {
+    data.setFloat32(4 * i, v, true);
+  });
   return out;
 }
 

@@ -126,7 +126,9 @@ export function runNaiveOp(op: string, inputs: Record<string, Arr>): Record<stri
         const m = Math.max(Math.max(...row.map(Math.abs)), 1e-30);
         const scaled = row.map((v) => v / m);
         const norm = Math.sqrt(scaled.reduce((a, v) => a + v * v, 0) + 1e-6);
-        scaled.forEach((v, i) => (out[s * per + i] = v / norm));
+        scaled.forEach((v, i) => {
+          out[s * per + i] = v / norm;
+        });
       }
       return { y: { data: out, shape: d.shape } };
     }

@@ -16,6 +16,7 @@ import { browserImplementations } from './implementations.js';
 import { defineParitySuite } from './parity-suite.js';
 
 declare module 'vitest' {
+  // biome-ignore lint/suspicious/noExportsInTest: a module augmentation (vitest's typed `inject`), not an export
   export interface ProvidedContext {
     parityImpls: string;
     parityReport: boolean;

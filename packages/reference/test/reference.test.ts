@@ -11,7 +11,12 @@ const TINY = { imageSize: 8, convFilters: 3, hidden: 5, classes: 4 };
 const OPT = { rho: 0.95, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
 
 function tensors(r: () => number, shapes: number[][], scale: number): tf.Tensor[] {
-  return shapes.map((s) => tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * scale), s));
+  return shapes.map((s) =>
+    tf.tensor(
+      Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, () => (r() * 2 - 1) * scale),
+      s,
+    ),
+  );
 }
 
 describe('optimisers', () => {
@@ -34,7 +39,9 @@ describe('optimisers', () => {
       const a = await p[i]!.data();
       const b = await vars[i]!.data();
       // tf.train.adam accumulates beta^t in float32; ours takes the power in float64.
-      a.forEach((v, k) => expect(v).toBeCloseTo(b[k]!, 6));
+      a.forEach((v, k) => {
+        expect(v).toBeCloseTo(b[k]!, 6);
+      });
     }
     ours.dispose();
     theirs.dispose();

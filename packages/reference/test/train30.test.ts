@@ -136,7 +136,9 @@ describe("30 training steps: the crate's Trainer and the tfjs reference follow t
             }
             rows.push(`${String(s + 1).padStart(2)}  ${want.loss.toFixed(7)}  ${got.loss.toFixed(7)}  ${Math.abs(got.loss - want.loss).toExponential(1)}`);
           }
-          console.log(`${run.name}, ${trainer}: largest |diff| over ${STEPS} steps ${worst.toExponential(2)}; loss ${curves.ref[0]!.toFixed(4)} -> ${curves.ref.at(-1)!.toFixed(4)}`);
+          console.log(
+            `${run.name}, ${trainer}: largest |diff| over ${STEPS} steps ${worst.toExponential(2)}; loss ${curves.ref[0]!.toFixed(4)} -> ${curves.ref.at(-1)!.toFixed(4)}`,
+          );
           expect(bad, `step  reference  burn  |diff|\n${rows.join('\n')}`).toEqual([]);
 
           const burnWeights = flatWeights(readSafetensors(await burn.exportWeights()));
@@ -147,7 +149,9 @@ describe("30 training steps: the crate's Trainer and the tfjs reference follow t
             gap = Math.max(gap, Math.abs(v - burnWeights[i]!));
             moved = Math.max(moved, Math.abs(v - weights[i]!));
           });
-          console.log(`  weights after ${STEPS} steps: largest |burn - reference| ${gap.toExponential(2)}, largest move from the start ${moved.toExponential(2)}`);
+          console.log(
+            `  weights after ${STEPS} steps: largest |burn - reference| ${gap.toExponential(2)}, largest move from the start ${moved.toExponential(2)}`,
+          );
           expect(gap, 'largest |diff| in the weights after 30 steps').toBeLessThan(WEIGHTS_ATOL);
           // The weights must have moved far beyond the tolerance, or agreement would be cheap.
           expect(moved).toBeGreaterThan(100 * WEIGHTS_ATOL);

@@ -14,13 +14,28 @@ const web = fileURLToPath(new URL('..', import.meta.url));
 const out = path.resolve(process.argv[2] ?? path.join(web, '../../docs/web-demo.png'));
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-shot-'));
 const configFile = path.join(web, 'vite.config.ts');
-await build({ root: web, configFile, logLevel: 'warn', build: { outDir: path.join(tmp, "dist"), emptyOutDir: true } });
-const server = await preview({ root: web, configFile, logLevel: 'warn', build: { outDir: path.join(tmp, 'dist') }, preview: { host: '127.0.0.1', port: 4179 } });
+await build({ root: web, configFile, logLevel: 'warn', build: { outDir: path.join(tmp, 'dist'), emptyOutDir: true } });
+const server = await preview({
+  root: web,
+  configFile,
+  logLevel: 'warn',
+  build: { outDir: path.join(tmp, 'dist') },
+  preview: { host: '127.0.0.1', port: 4179 },
+});
 const url = server.resolvedUrls.local[0];
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
   headless: true,
-  args: ['--enable-unsafe-webgpu', '--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--headless'],
+  args: [
+    '--enable-unsafe-webgpu',
+    '--no-sandbox',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-quic',
+    '--headless',
+  ],
 });
 try {
   const page = await browser.newPage({ viewport: { width: 1500, height: 1000 } });
@@ -35,7 +50,10 @@ try {
     if (k === 'backend' || k === 'optimizer' || k === 'preset') await page.selectOption(sel, String(v));
     else await page.fill(sel, String(v));
   }
-  for (const [id, v] of [['refresh-every', '4'], ['monitor-size', '100']]) {
+  for (const [id, v] of [
+    ['refresh-every', '4'],
+    ['monitor-size', '100'],
+  ]) {
     await page.fill(`#${id}`, v);
     await page.dispatchEvent(`#${id}`, 'change');
   }
@@ -48,7 +66,14 @@ try {
   const at = (x, y) => [box.x + box.width * x, box.y + box.height * y];
   await page.mouse.move(...at(0.25, 0.22));
   await page.mouse.down();
-  for (const [x, y] of [[0.45, 0.22], [0.72, 0.22], [0.62, 0.45], [0.52, 0.65], [0.45, 0.82]]) await page.mouse.move(...at(x, y), { steps: 6 });
+  for (const [x, y] of [
+    [0.45, 0.22],
+    [0.72, 0.22],
+    [0.62, 0.45],
+    [0.52, 0.65],
+    [0.45, 0.82],
+  ])
+    await page.mouse.move(...at(x, y), { steps: 6 });
   await page.mouse.up();
   await page.waitForFunction(() => window.__vat.draw !== undefined);
   await fs.mkdir(path.dirname(out), { recursive: true });

@@ -69,13 +69,22 @@ export function lineChart(svg: SVGSVGElement, series: Series[], o: ChartOptions)
   axis.append(el('line', { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b, class: 'frame' }));
   axis.append(el('line', { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b, class: 'frame' }));
   axis.append(el('text', { x: (m.l + W - m.r) / 2, y: H - 4, 'text-anchor': 'middle', class: 'label' }, o.xLabel));
-  axis.append(el('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel));
+  axis.append(
+    el('text', { x: 12, y: (m.t + H - m.b) / 2, 'text-anchor': 'middle', class: 'label', transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})` }, o.yLabel),
+  );
   svg.append(axis);
   let lx = m.l + 4;
   for (const s of series) {
     const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (pts.length > 1) {
-      svg.append(el('polyline', { points: pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 1.6 }));
+      svg.append(
+        el('polyline', {
+          points: pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' '),
+          fill: 'none',
+          stroke: s.color,
+          'stroke-width': 1.6,
+        }),
+      );
     }
     if (s.dots || pts.length === 1) {
       for (const [x, y] of pts) svg.append(el('circle', { cx: px(x), cy: py(y), r: 3, fill: s.color }));
@@ -157,7 +166,7 @@ export function probabilityBars(container: HTMLElement, probs: number[], highlig
   container.replaceChildren(
     ...probs.map((p, c) => {
       const row = document.createElement('div');
-      row.className = 'bar' + (c === best ? ' best' : '') + (c === highlight ? ' label' : '');
+      row.className = `bar${c === best ? ' best' : ''}${c === highlight ? ' label' : ''}`;
       row.innerHTML = `<span class="digit">${c}</span><span class="track"><span class="fill" style="width:${(100 * p).toFixed(1)}%"></span></span><span class="value">${(100 * p).toFixed(1)}%</span>`;
       return row;
     }),

@@ -19,7 +19,10 @@ function grayscale(canvas: HTMLCanvasElement): { gray: Float32Array; size: numbe
 export function toMnist(canvas: HTMLCanvasElement): Float32Array | undefined {
   const { gray, size } = grayscale(canvas);
   const w = canvas.width;
-  let x0 = size, y0 = size, x1 = -1, y1 = -1;
+  let x0 = size,
+    y0 = size,
+    x1 = -1,
+    y1 = -1;
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       if (gray[y * w + x]! > 16) {
@@ -47,7 +50,9 @@ export function toMnist(canvas: HTMLCanvasElement): Float32Array | undefined {
       count[ty * tw + tx]! += 1;
     }
   }
-  let mass = 0, cx = 0, cy = 0;
+  let mass = 0,
+    cx = 0,
+    cy = 0;
   const small = new Float32Array(tw * th);
   for (let i = 0; i < small.length; i++) {
     small[i] = count[i]! ? sum[i]! / count[i]! : 0;

@@ -93,7 +93,14 @@ const buttons = {
   evaluate: $<HTMLButtonElement>('evaluate'),
 };
 
-const ERROR_ELEMENTS: Record<string, string> = { train: 'train-error', data: 'data-error', weights: 'weights-error', view: 'vat-error', checkpoint: 'train-error', draw: 'weights-error' };
+const ERROR_ELEMENTS: Record<string, string> = {
+  train: 'train-error',
+  data: 'data-error',
+  weights: 'weights-error',
+  view: 'vat-error',
+  checkpoint: 'train-error',
+  draw: 'weights-error',
+};
 
 function showError(where: string, e: WireError | undefined): void {
   state.errors[where] = e;
@@ -106,7 +113,23 @@ const asWire = (err: unknown): WireError => ({ name: (err as Error).name ?? 'Err
 
 // ---------- the form ----------
 
-const NUMBER_FIELDS = ['epochs', 'batchSize', 'unlabeledBatchSize', 'labeled', 'trainSize', 'valSize', 'eps', 'xi', 'powerIterations', 'alpha', 'lr', 'lrDecay', 'seed', 'threads', 'checkpointSeconds'] as const;
+const NUMBER_FIELDS = [
+  'epochs',
+  'batchSize',
+  'unlabeledBatchSize',
+  'labeled',
+  'trainSize',
+  'valSize',
+  'eps',
+  'xi',
+  'powerIterations',
+  'alpha',
+  'lr',
+  'lrDecay',
+  'seed',
+  'threads',
+  'checkpointSeconds',
+] as const;
 const BOOLEAN_FIELDS = ['dropout', 'vat', 'entmin'] as const;
 const defaultLr = (optimizer: string) => (optimizer === 'adam' ? 0.002 : 1.0);
 
@@ -165,7 +188,8 @@ function updateButtons(): void {
   banner.hidden = !state.storedRun || state.phase !== 'idle';
   if (state.storedRun) {
     const s = state.storedRun;
-    $('stored-run-text').textContent = `A saved run is in this browser's storage: step ${s.step}, epoch ${s.epoch + 1} of ${s.options.epochs ?? 1}, trained on ${s.dataSource.replace(' | ', ' and ')}, saved ${new Date(s.savedAt).toLocaleString()}.`;
+    $('stored-run-text').textContent =
+      `A saved run is in this browser's storage: step ${s.step}, epoch ${s.epoch + 1} of ${s.options.epochs ?? 1}, trained on ${s.dataSource.replace(' | ', ' and ')}, saved ${new Date(s.savedAt).toLocaleString()}.`;
   }
 }
 
@@ -258,7 +282,13 @@ function renderCharts(): void {
   ];
   if (state.test) acc.push({ name: 'test', color: '#c0392b', points: [[Math.max(1, state.history.length), state.test.accuracy]], dots: true });
   const lows = acc.flatMap((s) => s.points.map((p) => p[1]));
-  lineChart($('acc-chart') as unknown as SVGSVGElement, acc, { xLabel: 'epoch', yLabel: 'accuracy', xMin: 0, yMin: lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10) : 0, yMax: 1 });
+  lineChart($('acc-chart') as unknown as SVGSVGElement, acc, {
+    xLabel: 'epoch',
+    yLabel: 'accuracy',
+    xMin: 0,
+    yMin: lows.length ? Math.max(0, Math.floor(Math.min(...lows) * 10) / 10) : 0,
+    yMax: 1,
+  });
 }
 
 // ---------- the VAT view and the sample grid ----------
@@ -307,7 +337,11 @@ $('grid').addEventListener('click', (e) => {
 });
 
 function viewSettings(): [number[], number, number] {
-  return [parseIndices($<HTMLInputElement>('vat-indices').value), Number($<HTMLInputElement>('refresh-every').value), Number($<HTMLInputElement>('monitor-size').value)];
+  return [
+    parseIndices($<HTMLInputElement>('vat-indices').value),
+    Number($<HTMLInputElement>('refresh-every').value),
+    Number($<HTMLInputElement>('monitor-size').value),
+  ];
 }
 
 function parseIndices(text: string): number[] {
@@ -355,7 +389,9 @@ function renderView(view: ViewUpdate): void {
     ctx.fillStyle = '#555';
     ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'center';
-    ['x', 'r_adv', 'x + r_adv'].forEach((t, k) => ctx.fillText(t, k * (w + 8) + w / 2, w + 12));
+    ['x', 'r_adv', 'x + r_adv'].forEach((t, k) => {
+      ctx.fillText(t, k * (w + 8) + w / 2, w + 12);
+    });
     const before = document.createElement('div');
     before.className = 'bars small';
     probabilityBars(before, s.before, s.label);
@@ -381,13 +417,15 @@ function renderView(view: ViewUpdate): void {
   renderGrid(view);
   if (state.phase !== 'done' || !state.test) {
     drawConfusion($<HTMLCanvasElement>('confusion'), view.monitor.confusion);
-    $('confusion-caption').textContent = `The first ${view.monitor.count} test images at step ${view.step}: accuracy ${(100 * view.monitor.accuracy).toFixed(1)}%. Rows: true digit; columns: prediction.`;
+    $('confusion-caption').textContent =
+      `The first ${view.monitor.count} test images at step ${view.step}: accuracy ${(100 * view.monitor.accuracy).toFixed(1)}%. Rows: true digit; columns: prediction.`;
   }
 }
 
 function showEvaluation(e: EvalSummary, where: string): void {
   drawConfusion($<HTMLCanvasElement>('confusion'), e.confusion);
-  $('confusion-caption').textContent = `${where}: the whole test set (${e.count} images), accuracy ${(100 * e.accuracy).toFixed(2)}%. Rows: true digit; columns: prediction.`;
+  $('confusion-caption').textContent =
+    `${where}: the whole test set (${e.count} images), accuracy ${(100 * e.accuracy).toFixed(2)}%. Rows: true digit; columns: prediction.`;
 }
 
 // ---------- training controls ----------
@@ -427,7 +465,8 @@ async function runToEnd(p: Promise<RunEnd>, before: RunPhase): Promise<void> {
   if (end.test) {
     state.test = end.test;
     state.evaluation = end.test;
-    $('test-result').textContent = `Test accuracy ${(100 * end.test.accuracy).toFixed(2)}% on ${end.test.count} images (loss ${end.test.loss.toFixed(4)}), after ${end.step} steps in ${formatSeconds(end.seconds)}.`;
+    $('test-result').textContent =
+      `Test accuracy ${(100 * end.test.accuracy).toFixed(2)}% on ${end.test.count} images (loss ${end.test.loss.toFixed(4)}), after ${end.step} steps in ${formatSeconds(end.seconds)}.`;
     $('test-result').dataset.accuracy = String(end.test.accuracy);
     showEvaluation(end.test, 'End of the run');
     scheduleCharts();
@@ -453,15 +492,19 @@ const resume = () => {
 buttons.resume.addEventListener('click', resume);
 $('resume-stored').addEventListener('click', resume);
 buttons.pause.addEventListener('click', () => void call('pause').catch((err) => showError('train', asWire(err))));
-buttons.stop.addEventListener('click', () =>
-  void call('stop')
-    .then(refreshStoredRun)
-    .catch((err) => showError('train', asWire(err))),
+buttons.stop.addEventListener(
+  'click',
+  () =>
+    void call('stop')
+      .then(refreshStoredRun)
+      .catch((err) => showError('train', asWire(err))),
 );
-$('discard-stored').addEventListener('click', () =>
-  void call('discardStoredRun')
-    .then(refreshStoredRun)
-    .catch((err) => showError('train', asWire(err))),
+$('discard-stored').addEventListener(
+  'click',
+  () =>
+    void call('discardStoredRun')
+      .then(refreshStoredRun)
+      .catch((err) => showError('train', asWire(err))),
 );
 $('use-cpu').addEventListener('click', () => {
   field('backend').value = 'cpu';
@@ -476,14 +519,22 @@ async function afterDataChange(d: DataSummary): Promise<void> {
   state.data = d;
   const s = (x: DataSummary['train']) => `${x.count} images from ${x.source}`;
   $('data-status').textContent = `Training: ${s(d.train)}. Test: ${s(d.test)}.`;
-  gridImages = await call('testImages', Array.from({ length: Math.min(48, d.test.count) }, (_, i) => i));
+  gridImages = await call(
+    'testImages',
+    Array.from({ length: Math.min(48, d.test.count) }, (_, i) => i),
+  );
   renderGrid(undefined);
 }
 
 $('load-files').addEventListener('click', async () => {
   const file = (id: string) => $<HTMLInputElement>(id).files?.[0];
   try {
-    const d = await call('loadFiles', { trainImages: file('train-images'), trainLabels: file('train-labels'), testImages: file('test-images'), testLabels: file('test-labels') });
+    const d = await call('loadFiles', {
+      trainImages: file('train-images'),
+      trainLabels: file('train-labels'),
+      testImages: file('test-images'),
+      testLabels: file('test-labels'),
+    });
     showError('data', undefined);
     await afterDataChange(d);
   } catch (err) {

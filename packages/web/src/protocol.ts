@@ -77,7 +77,18 @@ export interface ViewUpdate {
 }
 
 export type WorkerEvent =
-  | { event: 'step'; step: number; epoch: number; epochs: number; batch: number; batches: number; stats: StepStats; imagesPerSecond: number; etaSeconds: number; runningLoss: number }
+  | {
+      event: 'step';
+      step: number;
+      epoch: number;
+      epochs: number;
+      batch: number;
+      batches: number;
+      stats: StepStats;
+      imagesPerSecond: number;
+      etaSeconds: number;
+      runningLoss: number;
+    }
   | { event: 'epoch'; stats: EpochStats; history: EpochStats[] }
   | { event: 'view'; view: ViewUpdate }
   /** `stored` is what IndexedDB now holds (already written), absent while stopping. */

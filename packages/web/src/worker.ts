@@ -167,7 +167,17 @@ async function refreshView(): Promise<void> {
     const v = gather(test, indices);
     // The same d at every refresh, so the pictures change with the model, not with the noise.
     const d = gaussian(Rng.derive(Number(cfg.seed ?? 42), 'vat-view'), v.x.length);
-    const options = { ...cfg.model, dropout: false, vat: true, entmin: false, eps: view.eps, xi: view.xi, powerIterations: Number(cfg.powerIterations), alpha: 1, seed: Number(cfg.seed ?? 42) };
+    const options = {
+      ...cfg.model,
+      dropout: false,
+      vat: true,
+      entmin: false,
+      eps: view.eps,
+      xi: view.xi,
+      powerIterations: Number(cfg.powerIterations),
+      alpha: 1,
+      seed: Number(cfg.seed ?? 42),
+    };
     const r = await inspect('cpu', options, { weights, x: v.x, y: v.y, d, lr: 1 });
     const xAdv = new Float32Array(v.x.length);
     for (let i = 0; i < xAdv.length; i++) xAdv[i] = v.x[i]! + r.rAdv[i]!;
@@ -219,7 +229,18 @@ async function run(options: RunOptions, resume: boolean, dataSource: string): Pr
       {
         onStep: (p) => {
           lastProgress = { step: p.step, epoch: p.epoch, epochProgress: p.epoch + (p.batch + 1) / p.batches };
-          emit({ event: 'step', step: p.step, epoch: p.epoch, epochs: p.epochs, batch: p.batch, batches: p.batches, stats: p.stats, imagesPerSecond: p.imagesPerSecond, etaSeconds: p.etaSeconds, runningLoss: p.runningLoss });
+          emit({
+            event: 'step',
+            step: p.step,
+            epoch: p.epoch,
+            epochs: p.epochs,
+            batch: p.batch,
+            batches: p.batches,
+            stats: p.stats,
+            imagesPerSecond: p.imagesPerSecond,
+            etaSeconds: p.etaSeconds,
+            runningLoss: p.runningLoss,
+          });
           if (refreshEvery > 0 && p.step % refreshEvery === 0 && p.batch + 1 < p.batches) scheduleRefresh();
         },
         onEpoch: async (e, history) => {
@@ -288,7 +309,11 @@ const api: WorkerApi = {
     const pair = async (images: File | undefined, labels: File | undefined, what: string): Promise<[ImageSet, string] | undefined> => {
       if (!images && !labels) return undefined;
       if (!images || !labels) throw new InvalidInputError(`give both the images and the labels file of the ${what} set (or neither, to keep MNIST's)`);
-      const set = parseImageSet(new Uint8Array(await images.arrayBuffer()), new Uint8Array(await labels.arrayBuffer()), `${what} set (${images.name}, ${labels.name})`);
+      const set = parseImageSet(
+        new Uint8Array(await images.arrayBuffer()),
+        new Uint8Array(await labels.arrayBuffer()),
+        `${what} set (${images.name}, ${labels.name})`,
+      );
       return [checkShape(set, `${what} set`), images.name];
     };
     const tr = await pair(files.trainImages, files.trainLabels, 'training');
@@ -406,7 +431,10 @@ const api: WorkerApi = {
 
   async testImages(indices) {
     const d = need(data, 'load data first');
-    const g = gather(d.test, indices.filter((i) => i < d.test.count));
+    const g = gather(
+      d.test,
+      indices.filter((i) => i < d.test.count),
+    );
     return { x: g.x, labels: Array.from(g.y) };
   },
 };

@@ -61,12 +61,16 @@ function freePort(): Promise<number> {
 function idx(magic: number, dims: number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
   header.writeUInt32BE(magic, 0);
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  dims.forEach((d, i) => {
+    header.writeUInt32BE(d, 4 + 4 * i);
+  });
   return Buffer.concat([header, data]);
 }
 
-type VatState = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const vatState = (page: Page, expr: string) => page.evaluate(`(() => { const s = window.__vat; return ${expr}; })()`) as Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the page's state, read as JSON through page.evaluate
+type VatState = Record<string, any>;
+// biome-ignore lint/suspicious/noExplicitAny: whatever the expression evaluates to in the page
+const vatState = (page: Page, expr: string) => page.evaluate(`(() => { const s = window.__vat; return ${expr}; })()`) as Promise<any>;
 
 let server: PreviewServer;
 let url: string;
@@ -206,7 +210,9 @@ describe('the web demo in headless Chromium', () => {
       await page.click('#start');
       await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.step >= 1, null, { timeout: 120_000 });
       expect(await page.textContent('#adapter')).toBe('CPU: vat-core kernels, WebAssembly, 1 thread');
-      expect(await page.textContent('#adapter-note')).toMatch(/one thread: the page is not cross-origin isolated \(it needs COOP same-origin and COEP require-corp headers\)/);
+      expect(await page.textContent('#adapter-note')).toMatch(
+        /one thread: the page is not cross-origin isolated \(it needs COOP same-origin and COEP require-corp headers\)/,
+      );
       await page.click('#stop');
       expect(await waitPhase(page, ['stopped', 'failed'])).toBe('stopped');
     } finally {
@@ -246,7 +252,10 @@ describe('the web demo in headless Chromium', () => {
     await page.click('#resume-stored');
     expect(await waitPhase(page, ['done', 'failed'])).toBe('done');
     const seconds = (Date.now() - started) / 1000;
-    const s = await vatState(page, '({ steps: s.steps, test: s.test, ips: s.imagesPerSecond, adapter: s.adapter, backend: s.backend, history: s.history, view: s.view, storedRun: s.storedRun })');
+    const s = await vatState(
+      page,
+      '({ steps: s.steps, test: s.test, ips: s.imagesPerSecond, adapter: s.adapter, backend: s.backend, history: s.history, view: s.view, storedRun: s.storedRun })',
+    );
     console.log(
       `trained ${STEPS} steps of ${BATCH} in ${seconds.toFixed(0)} s (with a reload); ${s.ips.toFixed(1)} img/s after the resume; ` +
         `test accuracy ${(100 * s.test.accuracy).toFixed(2)}% on ${s.test.count}; adapter ${s.adapter}`,
@@ -338,7 +347,8 @@ describe('the web demo in headless Chromium', () => {
 
   it('explains corrupt weights and idx files', async () => {
     const page = await openPage();
-    const upload = async (selector: string, name: string, bytes: Buffer) => page.setInputFiles(selector, { name, mimeType: 'application/octet-stream', buffer: bytes });
+    const upload = async (selector: string, name: string, bytes: Buffer) =>
+      page.setInputFiles(selector, { name, mimeType: 'application/octet-stream', buffer: bytes });
 
     // Weights: not safetensors at all, then a real header with the tensor data cut off.
     await upload('#weights-file', 'notes.safetensors', Buffer.from('these are not weights'));
