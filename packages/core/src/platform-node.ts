@@ -33,13 +33,34 @@ async function wasmEngine(backend: string, threads: number | undefined, reason?:
 let nodeGpu: Promise<GPU | undefined> | undefined;
 
 /**
+ * Why Dawn cannot run here, checked before loading it: without a Vulkan loader Dawn prints its
+ * own "Couldn't load Vulkan" warning on stderr, which the user never asked to see. Linux only;
+ * elsewhere Dawn uses Metal or D3D.
+ */
+async function vulkanMissing(): Promise<string | undefined> {
+  if (process.platform !== 'linux') return undefined;
+  const { execFileSync } = await import('node:child_process');
+  const { existsSync } = await import('node:fs');
+  try {
+    if (/\blibvulkan\.so\.1\b/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }))) return undefined;
+  } catch {
+    // no ldconfig on PATH: look where distributions put the loader
+    const dirs = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu'];
+    if (dirs.some((d) => existsSync(`${d}/libvulkan.so.1`))) return undefined;
+  }
+  return 'this machine has no Vulkan loader (libvulkan.so.1), which WebGPU in Node (Dawn) needs; install it (Debian: libvulkan1), or use --backend cpu';
+}
+
+/**
  * Makes `navigator.gpu` available in Node through the `webgpu` package. On a machine with no
  * GPU driver it points Vulkan at the SwiftShader that Debian's chromium ships, unless
  * VK_ICD_FILENAMES is already set.
  */
 export function installNodeWebGpu(): Promise<GPU | undefined> {
   nodeGpu ??= (async () => {
-    const { existsSync, mkdtempSync } = await import('node:fs');
+    const missing = await vulkanMissing();
+    if (missing) throw new BackendUnavailableError(missing);
+    const { existsSync, mkdtempSync, rmSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
     const hasGpuDevice = existsSync('/dev/nvidia0') || existsSync('/dev/dri/renderD128') || existsSync('/dev/dxg');
@@ -49,7 +70,9 @@ export function installNodeWebGpu(): Promise<GPU | undefined> {
     // Dawn's windowing probe prints "XDG_RUNTIME_DIR is invalid" on headless machines; give it
     // a private directory, as a login session would.
     if (!process.env.XDG_RUNTIME_DIR) {
-      process.env.XDG_RUNTIME_DIR = mkdtempSync(`${tmpdir()}/vat-xdg-`);
+      const dir = mkdtempSync(`${tmpdir()}/vat-xdg-`);
+      process.env.XDG_RUNTIME_DIR = dir;
+      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
     }
     let mod: typeof import('webgpu');
     try {
