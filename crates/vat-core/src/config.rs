@@ -167,6 +167,199 @@ impl TrainConfig {
     }
 }
 
+/// Everything about a run that is not the step: the loop's epochs and batches, the data split,
+/// the learning-rate schedule, evaluation and checkpoints. The defaults are the seed's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LoopConfig {
+    pub epochs: u32,
+    /// Labeled examples per step (the seed's 128).
+    pub batch_size: u32,
+    /// Unlabeled examples per step in semi-supervised mode (the paper's 250).
+    pub unlabeled_batch_size: u32,
+    /// Semi-supervised: keep this many labels (balanced per class); VAT runs on unlabeled batches.
+    pub labeled: Option<u32>,
+    /// Use only this many training examples (after the validation hold-out).
+    pub train_size: Option<u32>,
+    /// Hold out this many training examples for validation; 0 validates on the test set, as the
+    /// seed did.
+    pub val_size: u32,
+    /// The learning rate; `None` takes the optimiser's ([`LoopConfig::default_lr`]).
+    pub lr: Option<f64>,
+    /// Multiply the learning rate by this after every epoch.
+    pub lr_decay: f64,
+    pub eval_batch_size: u32,
+    /// Write a checkpoint at least this often, in seconds (and at every epoch end).
+    pub checkpoint_seconds: f64,
+}
+
+impl Default for LoopConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 1,
+            batch_size: 128,
+            unlabeled_batch_size: 250,
+            labeled: None,
+            train_size: None,
+            val_size: 5000,
+            lr: None,
+            lr_decay: 1.0,
+            eval_batch_size: 250,
+            checkpoint_seconds: 60.0,
+        }
+    }
+}
+
+impl LoopConfig {
+    /// The optimiser's learning rate when none is given: Keras's 1.0 for Adadelta (the seed ran
+    /// it), the paper's 0.002 for Adam.
+    pub fn default_lr(optimizer: OptimizerKind) -> f64 {
+        match optimizer {
+            OptimizerKind::Adadelta => 1.0,
+            OptimizerKind::Adam => 0.002,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("epochs", self.epochs),
+            ("batchSize", self.batch_size),
+            ("unlabeledBatchSize", self.unlabeled_batch_size),
+            ("evalBatchSize", self.eval_batch_size),
+        ] {
+            if v == 0 {
+                return Err(VatError::InvalidConfig(format!(
+                    "{name} must be a positive integer, got 0"
+                )));
+            }
+        }
+        for (name, v) in [("labeled", self.labeled), ("trainSize", self.train_size)] {
+            if v == Some(0) {
+                return Err(VatError::InvalidConfig(format!(
+                    "{name} must be a positive integer, got 0"
+                )));
+            }
+        }
+        if let Some(lr) = self.lr
+            && !(lr.is_finite() && lr > 0.0)
+        {
+            return Err(VatError::InvalidConfig(format!(
+                "lr must be a positive number, got {lr}"
+            )));
+        }
+        if !(self.lr_decay > 0.0 && self.lr_decay <= 1.0) {
+            return Err(VatError::InvalidConfig(format!(
+                "lrDecay must be in (0, 1], got {}",
+                self.lr_decay
+            )));
+        }
+        if !(self.checkpoint_seconds.is_finite() && self.checkpoint_seconds > 0.0) {
+            return Err(VatError::InvalidConfig(format!(
+                "checkpointSeconds must be a positive number, got {}",
+                self.checkpoint_seconds
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A run's options as users write them (the TypeScript API, the CLI flags and the web form use
+/// these names): flat, every field optional. [`Options::resolve`] fills in the defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Options {
+    pub image_size: Option<usize>,
+    pub conv_filters: Option<usize>,
+    pub hidden: Option<usize>,
+    pub classes: Option<usize>,
+    pub dropout: Option<bool>,
+    pub dropout_conv: Option<f64>,
+    pub dropout_dense: Option<f64>,
+    pub seed: Option<u64>,
+    pub vat: Option<bool>,
+    pub eps: Option<f64>,
+    pub xi: Option<f64>,
+    pub power_iterations: Option<usize>,
+    pub alpha: Option<f64>,
+    pub entmin: Option<bool>,
+    pub optimizer: Option<OptimizerKind>,
+    pub rho: Option<f64>,
+    pub beta1: Option<f64>,
+    pub beta2: Option<f64>,
+    pub epsilon: Option<f64>,
+    pub epochs: Option<u32>,
+    pub batch_size: Option<u32>,
+    pub unlabeled_batch_size: Option<u32>,
+    pub labeled: Option<u32>,
+    pub train_size: Option<u32>,
+    pub val_size: Option<u32>,
+    pub lr: Option<f64>,
+    pub lr_decay: Option<f64>,
+    pub eval_batch_size: Option<u32>,
+    pub checkpoint_seconds: Option<f64>,
+}
+
+/// A run's options with every default filled in and every value checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resolved {
+    pub train: TrainConfig,
+    /// `lr` is always set here: the optimiser's default when none was given.
+    #[serde(rename = "loop")]
+    pub run: LoopConfig,
+}
+
+impl Options {
+    pub fn from_json(json: &str) -> Result<Self> {
+        serde_json::from_str(json).map_err(|e| VatError::InvalidConfig(format!("{e} (in {json})")))
+    }
+
+    /// The one place defaults are applied: the seed's defaults ([`TrainConfig::default`],
+    /// [`LoopConfig::default`]), then these options, then the optimiser's learning rate.
+    pub fn resolve(&self) -> Result<Resolved> {
+        let (t, m, l) = (TrainConfig::default(), ModelConfig::default(), LoopConfig::default());
+        let model = ModelConfig {
+            image_size: self.image_size.unwrap_or(m.image_size),
+            conv_filters: self.conv_filters.unwrap_or(m.conv_filters),
+            hidden: self.hidden.unwrap_or(m.hidden),
+            classes: self.classes.unwrap_or(m.classes),
+            dropout: self.dropout.unwrap_or(m.dropout),
+            dropout_conv: self.dropout_conv.unwrap_or(m.dropout_conv),
+            dropout_dense: self.dropout_dense.unwrap_or(m.dropout_dense),
+        };
+        let train = TrainConfig {
+            model,
+            seed: self.seed.unwrap_or(t.seed),
+            vat: self.vat.unwrap_or(t.vat),
+            eps: self.eps.unwrap_or(t.eps),
+            xi: self.xi.unwrap_or(t.xi),
+            power_iterations: self.power_iterations.unwrap_or(t.power_iterations),
+            alpha: self.alpha.unwrap_or(t.alpha),
+            entmin: self.entmin.unwrap_or(t.entmin),
+            optimizer: self.optimizer.unwrap_or(t.optimizer),
+            rho: self.rho.unwrap_or(t.rho),
+            beta1: self.beta1.unwrap_or(t.beta1),
+            beta2: self.beta2.unwrap_or(t.beta2),
+            epsilon: self.epsilon.unwrap_or(t.epsilon),
+        };
+        let run = LoopConfig {
+            epochs: self.epochs.unwrap_or(l.epochs),
+            batch_size: self.batch_size.unwrap_or(l.batch_size),
+            unlabeled_batch_size: self.unlabeled_batch_size.unwrap_or(l.unlabeled_batch_size),
+            labeled: self.labeled.or(l.labeled),
+            train_size: self.train_size.or(l.train_size),
+            val_size: self.val_size.unwrap_or(l.val_size),
+            lr: Some(self.lr.unwrap_or(LoopConfig::default_lr(train.optimizer))),
+            lr_decay: self.lr_decay.unwrap_or(l.lr_decay),
+            eval_batch_size: self.eval_batch_size.unwrap_or(l.eval_batch_size),
+            checkpoint_seconds: self.checkpoint_seconds.unwrap_or(l.checkpoint_seconds),
+        };
+        train.validate()?;
+        run.validate()?;
+        Ok(Resolved { train, run })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +370,46 @@ mod tests {
         assert_eq!(c, TrainConfig::default());
         assert_eq!((c.eps, c.xi, c.power_iterations), (1.0, 10.0, 1));
         assert_eq!(c.model.flat_features(), 32 * 12 * 12);
+    }
+
+    #[test]
+    fn resolving_fills_in_the_optimisers_learning_rate_and_keeps_what_was_given() {
+        let adam = Options {
+            optimizer: Some(OptimizerKind::Adam),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(adam.run.lr, Some(0.002));
+        let seed = Options::default().resolve().unwrap();
+        assert_eq!((seed.train, seed.run.lr), (TrainConfig::default(), Some(1.0)));
+        let given = Options {
+            lr: Some(0.3),
+            seed: Some(7),
+            epochs: Some(3),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!((given.run.lr, given.train.seed, given.run.epochs), (Some(0.3), 7, 3));
+    }
+
+    #[test]
+    fn resolving_rejects_unknown_names_and_values_no_run_can_use() {
+        assert!(matches!(
+            Options::from_json(r#"{"epoch": 2}"#),
+            Err(VatError::InvalidConfig(_))
+        ));
+        for bad in [
+            r#"{"epochs": 0}"#,
+            r#"{"lr": -1}"#,
+            r#"{"lrDecay": 1.5}"#,
+            r#"{"eps": 0}"#,
+            r#"{"trainSize": 0}"#,
+        ] {
+            let r = Options::from_json(bad).and_then(|o| o.resolve());
+            assert!(matches!(r, Err(VatError::InvalidConfig(_))), "{bad}: {r:?}");
+        }
     }
 
     #[test]

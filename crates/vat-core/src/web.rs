@@ -203,6 +203,15 @@ pub fn profile_take() -> String {
     serde_json::to_string(&v).expect("serialises")
 }
 
+/// Resolves a run's options (flat JSON with the names the TypeScript API, the CLI flags and the
+/// web form use) against the core's defaults, and checks them: the one place defaults are
+/// applied. Returns `{"train": <TrainConfig>, "loop": <LoopConfig>}` with every field set.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = resolveOptions))]
+pub fn resolve_options(options_json: String) -> Result<String> {
+    let resolved = crate::config::Options::from_json(&options_json)?.resolve()?;
+    Ok(serde_json::to_string(&resolved).expect("config serialises"))
+}
+
 /// Fails with a typed error; lets the JS side test that errors cross the boundary intact.
 #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = parseConfig))]
 pub fn parse_config(config_json: String) -> Result<String> {

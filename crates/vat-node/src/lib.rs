@@ -33,6 +33,12 @@ pub fn parse_config(config_json: String) -> Result<String> {
     web::parse_config(config_json).map_err(js)
 }
 
+/// See `resolveOptions` in the wasm module: the core's defaults applied to a run's options.
+#[napi(js_name = "resolveOptions")]
+pub fn resolve_options(options_json: String) -> Result<String> {
+    web::resolve_options(options_json).map_err(js)
+}
+
 #[napi(object)]
 pub struct StepStats {
     pub loss: f64,
