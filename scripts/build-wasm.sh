@@ -22,6 +22,9 @@ if [ "$which" = main ] || [ "$which" = all ]; then
   wasm-pack build crates/vat-core --release --target web \
     --out-dir ../../packages/wasm/pkg --out-name vat_core --no-pack --mode no-install \
     -- --no-default-features --features burn-cpu,webgpu
+  # The name section (function names for stack traces, a fifth of the module) goes to a file of
+  # its own beside the module; the page never fetches it (docs/results.md: sizes).
+  node scripts/wasm-split-names.mjs packages/wasm/pkg/vat_core_bg.wasm
 fi
 
 if [ "$which" = threads ] || [ "$which" = all ]; then
@@ -40,6 +43,7 @@ if [ "$which" = threads ] || [ "$which" = all ]; then
   wasm-pack build crates/vat-core --profile release-lto --target web \
     --out-dir ../../packages/wasm/pkg-threads --out-name vat_core --no-pack --mode no-install \
     -- --no-default-features --features threads -Zbuild-std=panic_abort,std
+  node scripts/wasm-split-names.mjs packages/wasm/pkg-threads/vat_core_bg.wasm
   # wasm-bindgen-rayon's worker script imports the module as the directory `../../..`, which
   # bundlers (vite) resolve through a package.json there; --no-pack writes none.
   printf '%s\n' '{ "name": "vat-core-threads", "private": true, "type": "module", "main": "vat_core.js", "module": "vat_core.js", "types": "vat_core.d.ts", "sideEffects": ["./snippets/*"] }' \

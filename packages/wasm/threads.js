@@ -3,8 +3,23 @@
 // (COOP same-origin + COEP require-corp); wasm-bindgen-rayon does not run in Node.
 import init, * as bindings from './pkg-threads/vat_core.js';
 
+let instantiated;
 let ready;
 let started = 0;
+
+function instantiate() {
+  instantiated ??= init({ module_or_path: new URL('./pkg-threads/vat_core_bg.wasm', import.meta.url) }).then(() => bindings);
+  return instantiated;
+}
+
+/**
+ * The module without its pool, for calls that need no threads (resolveOptions): a page whose CPU
+ * path is this module then never fetches the main one.
+ * @returns {Promise<typeof bindings>}
+ */
+export function loadThreadedBindings() {
+  return instantiate();
+}
 
 /**
  * Instantiates the module and starts its pool of `threads` workers, once per page or worker.
@@ -20,7 +35,7 @@ export function loadThreadedWasm(threads) {
     );
   }
   started = threads;
-  ready ??= init({ module_or_path: new URL('./pkg-threads/vat_core_bg.wasm', import.meta.url) })
+  ready ??= instantiate()
     .then(() => bindings.initThreadPool(threads))
     .then(() => bindings);
   return ready;

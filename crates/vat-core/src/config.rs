@@ -129,6 +129,27 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// This config with every trainer setting that `options` gives replaced (loop settings in
+    /// `options` are ignored), checked.
+    pub fn with_overrides(&self, options: &Options) -> Result<Self> {
+        let given = serde_json::to_value(options).expect("serialises");
+        let mut v = serde_json::to_value(self).expect("serialises");
+        let model_keys: Vec<String> = v["model"].as_object().expect("an object").keys().cloned().collect();
+        for (k, value) in given.as_object().expect("an object") {
+            if value.is_null() {
+                continue;
+            }
+            if model_keys.contains(k) {
+                v["model"][k] = value.clone();
+            } else if v.get(k).is_some() {
+                v[k] = value.clone();
+            }
+        }
+        let c: Self = serde_json::from_value(v).map_err(|e| VatError::InvalidConfig(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
     pub fn from_json(json: &str) -> Result<Self> {
         let config: Self =
             serde_json::from_str(json).map_err(|e| VatError::InvalidConfig(format!("{e} (in {json})")))?;

@@ -36,8 +36,26 @@ pub async fn read_f32(t: burn::tensor::Tensor<1>) -> Result<Vec<f32>> {
 /// Written here rather than with `safetensors::serialize` because that takes the metadata as a
 /// `HashMap` and so orders its keys at random; sorted keys make the same weights give the
 /// same bytes. Reading uses the `safetensors` crate.
-fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+/// The metadata key of the data section's checksum.
+const CHECKSUM: &str = "data_fnv1a64";
+
+/// FNV-1a (64 bit) over `bytes`, in hex: the checksum that tells a damaged file from a good one
+/// (a flipped bit that still reads as a finite number, say).
+fn fnv1a64(bytes: impl IntoIterator<Item = u8>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn serialize(tensors: Vec<(String, Vec<usize>, Vec<f32>)>, mut metadata: HashMap<String, String>) -> Result<Vec<u8>> {
     let mut header = serde_json::Map::new();
+    // The data section is the tensors' bytes in this order.
+    let data = tensors
+        .iter()
+        .flat_map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()));
+    metadata.insert(CHECKSUM.into(), fnv1a64(data));
     let meta: BTreeMap<String, String> = metadata.into_iter().collect();
     header.insert(
         "__metadata__".into(),
@@ -131,9 +149,20 @@ pub fn export_checkpoint(
 }
 
 fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
-    SafeTensors::deserialize(bytes).map_err(|e| {
+    let st = SafeTensors::deserialize(bytes).map_err(|e| {
         VatError::WeightsFormat(format!("not a readable safetensors file ({e}); export weights with `vat` or write them with the safetensors library"))
-    })
+    })?;
+    // Files we wrote carry a checksum of their data (other tools' files need none).
+    let (n, header) = SafeTensors::read_metadata(bytes).map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
+    if let Some(want) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM)) {
+        let got = fnv1a64(bytes[8 + n..].iter().copied());
+        if &got != want {
+            return Err(VatError::WeightsFormat(format!(
+                "the file's data does not match its checksum ({CHECKSUM} {want}, the data hashes to {got}): it is damaged; use an earlier copy"
+            )));
+        }
+    }
+    Ok(st)
 }
 
 fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
@@ -184,6 +213,39 @@ pub fn import_weights(bytes: &[u8], model: &ModelConfig) -> Result<HostParams> {
     read_params(&st, "", model)
 }
 
+/// The model a weights file (or checkpoint) declares in its `model_config` metadata (the seed's
+/// CNN when it has none), held to the shapes of its tensors from the header alone: a file that
+/// declares, say, 512x512 inputs but holds 28x28 tensors is refused before anything is
+/// allocated for the declared model.
+pub fn weights_model(bytes: &[u8]) -> Result<ModelConfig> {
+    let st = parse(bytes)?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
+    let model: ModelConfig = match header.metadata().as_ref().and_then(|m| m.get("model_config")) {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|e| VatError::WeightsFormat(format!("the file's model_config is not a model: {e}")))?,
+        None => ModelConfig::default(),
+    };
+    model
+        .validate()
+        .map_err(|e| VatError::WeightsFormat(format!("the file's model_config does not hold: {e}")))?;
+    for (shape, name) in param_shapes(&model).iter().zip(PARAM_NAMES) {
+        let view = st.tensor(name).map_err(|_| {
+            VatError::WeightsFormat(format!(
+                "tensor '{name}' is missing; the file must hold {}",
+                PARAM_NAMES.join(", ")
+            ))
+        })?;
+        if view.shape() != shape.as_slice() {
+            return Err(VatError::WeightsFormat(format!(
+                "tensor '{name}' has shape {:?} but the model_config the file declares needs {:?}; the file is inconsistent",
+                view.shape(),
+                shape
+            )));
+        }
+    }
+    Ok(model)
+}
+
 /// What a checkpoint restores besides the config.
 pub struct Checkpoint {
     pub params: HostParams,
@@ -192,26 +254,73 @@ pub struct Checkpoint {
     pub loop_state: String,
 }
 
-/// Reads a checkpoint written by [`export_checkpoint`] for the same config.
-pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig) -> Result<Checkpoint> {
-    let st = parse(bytes)?;
+fn checkpoint_metadata(bytes: &[u8]) -> Result<HashMap<String, String>> {
+    parse(bytes)?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| VatError::WeightsFormat(format!("{e}")))?;
-    let meta = header
+    header
         .metadata()
         .clone()
-        .ok_or_else(|| VatError::WeightsFormat("the checkpoint has no metadata; is it a weights file?".into()))?;
-    let get = |k: &str| {
-        meta.get(k)
-            .cloned()
-            .ok_or_else(|| VatError::WeightsFormat(format!("checkpoint metadata lacks '{k}'; is it a weights file?")))
-    };
-    let saved: TrainConfig = serde_json::from_str(&get("train_config")?)
+        .ok_or_else(|| VatError::WeightsFormat("the checkpoint has no metadata; is it a weights file?".into()))
+}
+
+fn meta_get(meta: &HashMap<String, String>, k: &str) -> Result<String> {
+    meta.get(k)
+        .cloned()
+        .ok_or_else(|| VatError::WeightsFormat(format!("checkpoint metadata lacks '{k}'; is it a weights file?")))
+}
+
+/// The config a checkpoint was trained with (its metadata's `train_config`), checked.
+pub fn checkpoint_config(bytes: &[u8]) -> Result<TrainConfig> {
+    let meta = checkpoint_metadata(bytes)?;
+    let saved: TrainConfig = serde_json::from_str(&meta_get(&meta, "train_config")?)
         .map_err(|e| VatError::WeightsFormat(format!("checkpoint train_config: {e}")))?;
-    if saved.model != config.model || saved.optimizer != config.optimizer {
-        return Err(VatError::WeightsFormat(
-            "the checkpoint was written for a different model or optimiser; resume with the config it was saved with"
-                .into(),
-        ));
+    saved
+        .validate()
+        .map_err(|e| VatError::WeightsFormat(format!("the checkpoint's train_config does not hold: {e}")))?;
+    Ok(saved)
+}
+
+/// The names (the API's) of the settings where two configs differ, each with both values.
+pub fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<(String, String, String)> {
+    fn flat(c: &TrainConfig) -> BTreeMap<String, serde_json::Value> {
+        let mut v = serde_json::to_value(c).expect("serialises");
+        let model = v.as_object_mut().expect("an object").remove("model").expect("a model");
+        let mut out: BTreeMap<String, serde_json::Value> =
+            v.as_object().expect("an object").clone().into_iter().collect();
+        out.extend(model.as_object().expect("an object").clone());
+        out
+    }
+    let (fa, fb) = (flat(a), flat(b));
+    fa.iter()
+        .filter(|(k, v)| fb.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.to_string(),
+                fb.get(k).map_or("-".into(), |w| w.to_string()),
+            )
+        })
+        .collect()
+}
+
+/// Reads a checkpoint written by [`export_checkpoint`] for the same config: every setting must
+/// match the one the checkpoint was trained with (a resume with other settings goes through
+/// [`crate::train::Trainer::from_checkpoint`], which says which and refuses or applies them).
+pub fn import_checkpoint(bytes: &[u8], config: &TrainConfig) -> Result<Checkpoint> {
+    let st = parse(bytes)?;
+    let meta = checkpoint_metadata(bytes)?;
+    let get = |k: &str| meta_get(&meta, k);
+    let saved = checkpoint_config(bytes)?;
+    let differ = config_differences(&saved, config);
+    if !differ.is_empty() {
+        let list: Vec<String> = differ
+            .iter()
+            .map(|(k, s, c)| format!("{k} (checkpoint {s}, here {c})"))
+            .collect();
+        return Err(VatError::InvalidConfig(format!(
+            "the checkpoint was trained with other settings: {}; resume it with its own settings",
+            list.join(", ")
+        )));
     }
     let kind: OptimizerKind = serde_json::from_str(&get("optimizer")?)
         .map_err(|e| VatError::WeightsFormat(format!("checkpoint optimizer: {e}")))?;

@@ -33,6 +33,56 @@ pub struct EvalStats {
     pub count: u32,
     /// `classes x classes`, row = true label, column = prediction.
     pub confusion: Vec<u32>,
+    /// The predicted class of each image, in order.
+    pub predicted: Vec<u32>,
+}
+
+/// The adversarial direction on the live weights, for showing: see [`Trainer::vat_view`].
+#[cfg_attr(target_family = "wasm", wasm_bindgen::prelude::wasm_bindgen(getter_with_clone))]
+#[derive(Debug, Clone, PartialEq)]
+pub struct VatView {
+    /// `[n, h * w]`, of norm eps per image.
+    pub r_adv: Vec<f32>,
+    /// p(y|x) and p(y|x + r_adv), `[n, classes]`.
+    pub p: Vec<f32>,
+    pub q: Vec<f32>,
+    /// KL(p || q) per image.
+    pub kl: Vec<f32>,
+}
+
+/// The memory a WebAssembly module of this build can grow to: wasm32's 4 GiB, or the 2 GiB the
+/// threaded module's shared memory declares (scripts/build-wasm.sh, --max-memory).
+pub const WASM_MEMORY_BYTES: u64 = if cfg!(feature = "threads") { 2 << 30 } else { 4 << 30 };
+
+/// About how many bytes of working memory one training step takes per image on the CPU backends:
+/// the activations kept for backward (conv1's output, the pooled map and its argmax, the hidden
+/// layer, the logits) for the clean, probe and adversarial passes and their gradients, and the
+/// input, d and x + r_adv copies. burn-flex keeps its autodiff graph besides, about three times
+/// as much. An estimate, on the safe side of what the kernels allocate.
+pub fn step_bytes_per_image(model: &ModelConfig, kind: BackendKind) -> u64 {
+    let s = model.image_size as u64;
+    let f = model.conv_filters as u64;
+    let pooled = f * ((s - 4) / 2).pow(2);
+    let cache = f * (s - 2).pow(2) + 2 * pooled + model.hidden as u64 + model.classes as u64;
+    let bytes = 4 * (4 * cache + 4 * s * s);
+    if kind == BackendKind::BurnCpu { 3 * bytes } else { bytes }
+}
+
+/// Refuses a batch of `n` images whose step would not fit in `limit` bytes (the wasm engine's
+/// memory, less the weights and the optimiser's state), naming the largest batch that would.
+pub fn check_batch_fits(model: &ModelConfig, kind: BackendKind, n: usize, limit: u64) -> Result<()> {
+    let params: u64 = crate::params::param_shapes(model).iter().map(|s| s.iter().product::<usize>() as u64).sum();
+    let room = limit.saturating_sub(4 * 4 * params + (256 << 20));
+    let per = step_bytes_per_image(model, kind);
+    if n as u64 * per <= room {
+        return Ok(());
+    }
+    Err(VatError::InvalidConfig(format!(
+        "a batch of {n} images needs about {:.1} GB, more than the WebAssembly engine's {} GB hold beside the model; the largest batch that fits is about {}; use a smaller batch, or the native engine",
+        (n as u64 * per) as f64 / 1e9,
+        limit >> 30,
+        room / per
+    )))
 }
 
 /// Checks a flat `[n * h * w]` array of pixel values and returns n.
@@ -129,6 +179,52 @@ impl Trainer {
         };
         t.restore(params, Some(opt));
         Ok(t)
+    }
+
+    /// A trainer that continues the run in `checkpoint` exactly: its config (from the file), its
+    /// weights, optimiser state and RNG state. `overrides` may change the VAT hyperparameters
+    /// (the settings a user tunes when a run diverges); changes are refused, naming them, unless
+    /// `allow` is set, and the model, the optimiser kind and the seed never change. Returns the
+    /// trainer, the checkpoint's loop state, and the settings that were changed.
+    pub fn from_checkpoint(
+        checkpoint: &[u8],
+        backend: Backend,
+        overrides: &crate::config::Options,
+        allow: bool,
+    ) -> Result<(Self, String, Vec<String>)> {
+        use crate::state::{checkpoint_config, config_differences, import_checkpoint};
+        let saved = checkpoint_config(checkpoint)?;
+        let asked = saved.with_overrides(overrides)?;
+        // What a resume may change: the VAT term's settings. The rest shapes the weights, the
+        // optimiser's state or the run's draws, which the checkpoint holds.
+        const TUNABLE: [&str; 6] = ["vat", "eps", "xi", "powerIterations", "alpha", "entmin"];
+        let describe = |d: &[(String, String, String)]| -> String {
+            d.iter()
+                .map(|(k, s, a)| format!("{k} (checkpoint {s}, asked {a})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let (changed, never): (Vec<_>, Vec<_>) = config_differences(&saved, &asked)
+            .into_iter()
+            .partition(|(k, _, _)| TUNABLE.contains(&k.as_str()));
+        if !never.is_empty() {
+            return Err(VatError::InvalidConfig(format!(
+                "a resume cannot change {}: the checkpoint's weights, optimiser state and draws depend on them; start a new run instead",
+                describe(&never)
+            )));
+        }
+        if !changed.is_empty() && !allow {
+            return Err(VatError::InvalidConfig(format!(
+                "the checkpoint was trained with other settings: {}; resume with its own, or pass the override option to change them",
+                describe(&changed)
+            )));
+        }
+        asked.validate()?;
+        let ck = import_checkpoint(checkpoint, &saved)?;
+        let mut t = Self::new(asked, backend)?;
+        t.restore(ck.params, Some(ck.opt));
+        t.rng = Rng::from_state(ck.rng_state);
+        Ok((t, ck.loop_state, changed.into_iter().map(|(k, _, _)| k).collect()))
     }
 
     /// Optimiser steps taken so far.
@@ -245,6 +341,10 @@ impl Trainer {
         let n = check_images(&mc, x)?;
         check_labels(&mc, y, n)?;
         let n_u = x_u.map(|u| check_images(&mc, u)).transpose()?;
+        // On wasm32 an allocation that does not fit is a trap that kills the module: refuse first.
+        if cfg!(target_arch = "wasm32") && self.backend.kind != BackendKind::WebGpu {
+            check_batch_fits(&mc, self.backend.kind, n + n_u.unwrap_or(0), WASM_MEMORY_BYTES)?;
+        }
         let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
         let step = self.step() + 1;
         let check = |scalars: [f32; 4]| match scalars.iter().find(|v| !v.is_finite()) {
@@ -337,8 +437,9 @@ impl Trainer {
             let lse = max + row.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
             loss += lse - row[label as usize] as f64;
         }
-        for (p, &t) in argmax_rows(&logits, k).into_iter().zip(y) {
-            confusion[t as usize * k + p] += 1;
+        let predicted: Vec<u32> = argmax_rows(&logits, k).into_iter().map(|p| p as u32).collect();
+        for (&p, &t) in predicted.iter().zip(y) {
+            confusion[t as usize * k + p as usize] += 1;
         }
         let correct: u32 = (0..k).map(|i| confusion[i * k + i]).sum();
         Ok(EvalStats {
@@ -346,6 +447,63 @@ impl Trainer {
             accuracy: correct as f64 / n as f64,
             count: n as u32,
             confusion,
+            predicted,
         })
+    }
+
+    /// r_adv for the images `x` on the current weights, with the run's eps, xi and power
+    /// iterations, dropout off and a direction d drawn from `seed` (so the same seed shows the
+    /// same d as the model changes), with p(y|x), p(y|x + r_adv) and their KL per image.
+    pub async fn vat_view(&self, x: &[f32], seed: u64) -> Result<VatView> {
+        let mc = &self.config.model;
+        let n = check_images(mc, x)?;
+        let config = TrainConfig {
+            model: ModelConfig {
+                dropout: false,
+                ..mc.clone()
+            },
+            vat: true,
+            entmin: false,
+            alpha: 1.0,
+            ..self.config.clone()
+        };
+        let d = Rng::new(seed).normals(n * mc.pixels());
+        let weights: Vec<f32> = self.params().await?.concat();
+        let labels = vec![0u32; n]; // the cross-entropy is computed and not used
+        let input = crate::inspect::InspectInput {
+            weights: &weights,
+            x,
+            y: &labels,
+            x_u: None,
+            d: Some(&d),
+            masks_labeled: None,
+            masks_unlabeled: None,
+            lr: 1.0,
+        };
+        let r_adv = crate::inspect::inspect(&config, &self.backend, input).await?.r_adv;
+        let shifted: Vec<f32> = x.iter().zip(&r_adv).map(|(a, b)| a + b).collect();
+        let k = mc.classes;
+        let softmax = |mut l: Vec<f32>| {
+            for row in l.chunks_exact_mut(k) {
+                let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+                row.iter_mut().for_each(|v| *v = (*v - max).exp() / sum);
+            }
+            l
+        };
+        let p = softmax(self.logits(x, 256).await?);
+        let q = softmax(self.logits(&shifted, 256).await?);
+        let kl = p
+            .chunks_exact(k)
+            .zip(q.chunks_exact(k))
+            .map(|(p, q)| {
+                p.iter()
+                    .zip(q)
+                    .filter(|(a, _)| **a > 0.0)
+                    .map(|(a, b)| a * (a.ln() - b.max(1e-30).ln()))
+                    .sum()
+            })
+            .collect();
+        Ok(VatView { r_adv, p, q, kl })
     }
 }

@@ -35,6 +35,8 @@ pub fn version() -> String {
 #[cfg_attr(target_family = "wasm", wasm_bindgen)]
 pub struct VatTrainer {
     inner: Trainer,
+    /// Set by [`resume_trainer`]: the checkpoint's loop state and the settings the resume changed.
+    resumed: Option<(String, Vec<String>)>,
 }
 
 /// Starts `backend` ("cpu", "burn-cpu" or "webgpu") on `threads` threads (0: every core; only
@@ -47,7 +49,50 @@ pub async fn create_trainer(backend: String, config_json: String, threads: u32) 
     let backend = Backend::start(kind, threads as usize).await?;
     Ok(VatTrainer {
         inner: Trainer::new(config, backend)?,
+        resumed: None,
     })
+}
+
+/// Restores a trainer from a checkpoint alone: its config, weights, optimiser state, step count
+/// and RNG state. `overrides_json` holds flat options (as `resolveOptions` takes) the caller asked
+/// for; one that differs from the checkpoint's is refused, naming it, unless `allow_overrides`
+/// and it is one a resume may change (the VAT term's). `resumedLoopState` then holds the
+/// checkpoint's loop state and `overridden` the names changed.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = resumeTrainer))]
+pub async fn resume_trainer(
+    backend: String,
+    checkpoint: Vec<u8>,
+    overrides_json: String,
+    allow_overrides: bool,
+    threads: u32,
+) -> Result<VatTrainer> {
+    let kind: BackendKind = backend.parse()?;
+    let overrides = crate::config::Options::from_json(&overrides_json)?;
+    let backend = Backend::start(kind, threads as usize).await?;
+    let (inner, loop_state, changed) = Trainer::from_checkpoint(&checkpoint, backend, &overrides, allow_overrides)?;
+    Ok(VatTrainer {
+        inner,
+        resumed: Some((loop_state, changed)),
+    })
+}
+
+/// A trainer holding the weights of a weights file (or checkpoint), for evaluation and prediction:
+/// the model is the one the file declares, checked against its tensors before it is built.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = trainerFromWeights))]
+pub async fn trainer_from_weights(backend: String, weights: Vec<u8>, threads: u32) -> Result<VatTrainer> {
+    let kind: BackendKind = backend.parse()?;
+    let model = state::weights_model(&weights)?;
+    let params = state::import_weights(&weights, &model)?;
+    let backend = Backend::start(kind, threads as usize).await?;
+    let mut inner = Trainer::new(
+        TrainConfig {
+            model,
+            ..TrainConfig::default()
+        },
+        backend,
+    )?;
+    inner.restore(params, None);
+    Ok(VatTrainer { inner, resumed: None })
 }
 
 /// How many threads this build's CPU backend can use (1 without threads).
@@ -82,6 +127,18 @@ impl VatTrainer {
         serde_json::to_string(&self.inner.config).expect("config serialises")
     }
 
+    /// The loop state of the checkpoint this trainer was resumed from (`resumeTrainer`), or "".
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter, js_name = resumedLoopState))]
+    pub fn resumed_loop_state(&self) -> String {
+        self.resumed.as_ref().map(|r| r.0.clone()).unwrap_or_default()
+    }
+
+    /// The settings `resumeTrainer` changed from the checkpoint's, as a JSON array of names.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
+    pub fn overridden(&self) -> String {
+        serde_json::to_string(&self.resumed.as_ref().map(|r| r.1.clone()).unwrap_or_default()).expect("serialises")
+    }
+
     /// Optimiser steps taken so far (restored by `importCheckpoint`).
     #[cfg_attr(target_family = "wasm", wasm_bindgen(getter))]
     pub fn step(&self) -> f64 {
@@ -105,6 +162,13 @@ impl VatTrainer {
     #[cfg_attr(target_family = "wasm", wasm_bindgen)]
     pub async fn evaluate(&self, x: Vec<f32>, y: Vec<u32>, batch_size: usize) -> Result<EvalStats> {
         self.inner.evaluate(&x, &y, batch_size).await
+    }
+
+    /// The adversarial direction on the live weights (dropout off, d drawn from `seed`), with
+    /// p(y|x), p(y|x + r_adv) and their KL, for the web demo's VAT view.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = vatView))]
+    pub async fn vat_view(&self, x: Vec<f32>, seed: f64) -> Result<crate::train::VatView> {
+        self.inner.vat_view(&x, seed as u64).await
     }
 
     /// Class probabilities, row-major `[n, classes]`.

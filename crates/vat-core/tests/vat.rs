@@ -8,7 +8,7 @@ use pollster::block_on;
 use vat_core::{
     VatError,
     backend::{Backend, BackendKind},
-    config::{ModelConfig, OptimizerKind, TrainConfig},
+    config::{ModelConfig, OptimizerKind, Options, TrainConfig},
     graph::{Noise, forward_backward, images, one_hot},
     inspect::{InspectInput, inspect},
     model::{DropoutMasks, Params},
@@ -278,7 +278,7 @@ fn weights_round_trip_exactly() {
 }
 
 #[test]
-fn resuming_a_checkpoint_continues_the_same_run() {
+fn a_checkpoint_alone_resumes_the_same_run() {
     for kind in CPU_KINDS {
         let config = TrainConfig {
             model: ModelConfig {
@@ -286,6 +286,7 @@ fn resuming_a_checkpoint_continues_the_same_run() {
                 ..tiny().model
             },
             optimizer: OptimizerKind::Adam,
+            eps: 2.5,
             ..tiny()
         };
         let (x, y) = batch(&config, 8, 14);
@@ -297,22 +298,65 @@ fn resuming_a_checkpoint_continues_the_same_run() {
         let ck = state::export_checkpoint(&params, &opt, a.rng.state(), &a.config, r#"{"epoch":2}"#).unwrap();
         let next_a = block_on(a.train_step(&x, &y, None, 0.01)).unwrap();
 
-        let mut b = Trainer::new(
-            TrainConfig {
-                seed: 999,
-                ..config.clone()
-            },
-            start(kind, 1),
-        )
-        .unwrap();
-        let restored = state::import_checkpoint(&ck, &b.config).unwrap();
-        b.restore(restored.params, Some(restored.opt));
-        b.rng = Rng::from_state(restored.rng_state);
-        assert_eq!(restored.loop_state, r#"{"epoch":2}"#);
+        // Nothing but the file: the config (eps 2.5, the seed, dropout) comes from it.
+        let (mut b, loop_state, changed) =
+            Trainer::from_checkpoint(&ck, start(kind, 1), &Options::default(), false).unwrap();
+        assert_eq!(
+            (b.config.clone(), loop_state.as_str(), changed.len()),
+            (config.clone(), r#"{"epoch":2}"#, 0)
+        );
         let next_b = block_on(b.train_step(&x, &y, None, 0.01)).unwrap();
         assert_eq!(next_a, next_b, "{kind:?}");
         assert_eq!(b.step(), 4);
     }
+}
+
+#[test]
+fn a_resume_with_other_settings_is_refused_naming_them_unless_allowed() {
+    let config = tiny();
+    let t = Trainer::new(config.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let (params, opt) = block_on(t.snapshot()).unwrap();
+    let ck = state::export_checkpoint(&params, &opt, t.rng.state(), &t.config, "{}").unwrap();
+    let eps = Options {
+        eps: Some(2.0),
+        xi: Some(config.xi),
+        ..Default::default()
+    };
+    let refused = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &eps, false)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(&refused, VatError::InvalidConfig(m) if m.contains("eps (checkpoint 1.0, asked 2.0)") && !m.contains("xi")),
+        "{refused}"
+    );
+    let (b, _, changed) = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &eps, true).unwrap();
+    assert_eq!((b.config.eps, changed), (2.0, vec!["eps".to_string()]));
+    // The model, the optimiser and the seed never change, override or not.
+    for never in [
+        Options {
+            hidden: Some(6),
+            ..Default::default()
+        },
+        Options {
+            optimizer: Some(OptimizerKind::Adam),
+            ..Default::default()
+        },
+        Options {
+            seed: Some(1),
+            ..Default::default()
+        },
+    ] {
+        let e = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &never, true)
+            .err()
+            .unwrap();
+        assert!(
+            matches!(&e, VatError::InvalidConfig(m) if m.contains("a resume cannot change")),
+            "{e}"
+        );
+    }
+    // import_checkpoint, which takes the config as given, refuses any difference.
+    let other = TrainConfig { alpha: 0.5, ..config };
+    assert!(matches!(state::import_checkpoint(&ck, &other), Err(VatError::InvalidConfig(m)) if m.contains("alpha")));
 }
 
 #[test]
@@ -337,6 +381,75 @@ fn rejects_weights_for_another_architecture() {
         state::import_checkpoint(&bytes, &small),
         Err(VatError::WeightsFormat(_))
     ));
+}
+
+/// `bytes` with its metadata's model_config replaced (the header rewritten, the data kept).
+fn with_model_config(bytes: &[u8], model_json: &str) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header["__metadata__"]["model_config"] = model_json.into();
+    let mut json = serde_json::to_vec(&header).unwrap();
+    while !json.len().is_multiple_of(8) {
+        json.push(b' ');
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend(json);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+#[test]
+fn a_weights_file_is_held_to_its_declared_model_before_anything_is_built() {
+    let c = TrainConfig::default();
+    let t = Trainer::new(c.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let bytes = state::export_weights(&block_on(t.params()).unwrap(), &c.model).unwrap();
+    assert_eq!(state::weights_model(&bytes).unwrap(), c.model);
+    // Declaring 512x512 inputs (a 1 GB dense layer) over 28x28 tensors is refused from the header.
+    let mut big = serde_json::to_value(&c.model).unwrap();
+    big["imageSize"] = 512.into();
+    let lying = with_model_config(&bytes, &big.to_string());
+    match state::weights_model(&lying) {
+        Err(VatError::WeightsFormat(m)) => assert!(m.contains("tensor 'fc1.weight' has shape [128, 4608]"), "{m}"),
+        other => panic!("expected a WeightsFormat error, got {other:?}"),
+    }
+    assert!(block_on(web::trainer_from_weights("cpu".into(), lying, 1)).is_err());
+    let ok = block_on(web::trainer_from_weights("cpu".into(), bytes, 1)).unwrap();
+    assert_eq!(ok.config_json(), serde_json::to_string(&c).unwrap());
+}
+
+#[test]
+fn a_damaged_but_finite_value_fails_the_checksum() {
+    let c = TrainConfig::default();
+    let t = Trainer::new(c.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let (params, opt) = block_on(t.snapshot()).unwrap();
+    let ck = state::export_checkpoint(&params, &opt, t.rng.state(), &t.config, "{}").unwrap();
+    let n = u64::from_le_bytes(ck[..8].try_into().unwrap()) as usize;
+    let mut bad = ck.clone();
+    // The last byte of the first value: 1e30-sized, but finite.
+    bad[8 + n + 3] = 0x72;
+    assert!(f32::from_le_bytes(bad[8 + n..8 + n + 4].try_into().unwrap()).is_finite());
+    match state::import_checkpoint(&bad, &c) {
+        Err(VatError::WeightsFormat(m)) => assert!(m.contains("does not match its checksum"), "{m}"),
+        _ => panic!("a damaged checkpoint was accepted"),
+    }
+    assert!(state::import_checkpoint(&ck, &c).is_ok());
+}
+
+#[test]
+fn a_batch_that_cannot_fit_in_wasm_memory_is_refused_naming_the_largest_that_can() {
+    use vat_core::train::check_batch_fits;
+    const LIMIT: u64 = 4 << 30;
+    let m = ModelConfig::default();
+    assert!(check_batch_fits(&m, BackendKind::Cpu, 128, LIMIT).is_ok());
+    match check_batch_fits(&m, BackendKind::BurnCpu, 6000, LIMIT) {
+        Err(VatError::InvalidConfig(msg)) => {
+            assert!(msg.contains("a batch of 6000 images needs about"), "{msg}");
+            let largest: usize = msg.split("the largest batch that fits is about ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+            assert!(check_batch_fits(&m, BackendKind::BurnCpu, largest, LIMIT).is_ok());
+            assert!(check_batch_fits(&m, BackendKind::BurnCpu, largest + 1, LIMIT).is_err());
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
 }
 
 #[test]

@@ -55,6 +55,15 @@ pub struct EvalStats {
     pub accuracy: f64,
     pub count: u32,
     pub confusion: Uint32Array,
+    pub predicted: Uint32Array,
+}
+
+#[napi(object)]
+pub struct VatView {
+    pub r_adv: Float32Array,
+    pub p: Float32Array,
+    pub q: Float32Array,
+    pub kl: Float32Array,
 }
 
 #[napi(object)]
@@ -82,8 +91,45 @@ pub fn create_trainer(backend: String, config_json: String, threads: u32) -> Res
     Ok(VatTrainer { inner })
 }
 
+/// See `resumeTrainer` in the wasm module: a trainer restored from a checkpoint alone.
+#[napi(js_name = "resumeTrainer")]
+pub fn resume_trainer(
+    backend: String,
+    checkpoint: Uint8Array,
+    overrides_json: String,
+    allow_overrides: bool,
+    threads: u32,
+) -> Result<VatTrainer> {
+    let inner = block_on(web::resume_trainer(
+        backend,
+        checkpoint.to_vec(),
+        overrides_json,
+        allow_overrides,
+        threads,
+    ))
+    .map_err(js)?;
+    Ok(VatTrainer { inner })
+}
+
+/// See `trainerFromWeights` in the wasm module.
+#[napi(js_name = "trainerFromWeights")]
+pub fn trainer_from_weights(backend: String, weights: Uint8Array, threads: u32) -> Result<VatTrainer> {
+    let inner = block_on(web::trainer_from_weights(backend, weights.to_vec(), threads)).map_err(js)?;
+    Ok(VatTrainer { inner })
+}
+
 #[napi]
 impl VatTrainer {
+    #[napi(getter, js_name = "resumedLoopState")]
+    pub fn resumed_loop_state(&self) -> String {
+        self.inner.resumed_loop_state()
+    }
+
+    #[napi(getter)]
+    pub fn overridden(&self) -> String {
+        self.inner.overridden()
+    }
+
     #[napi(getter)]
     pub fn backend(&self) -> String {
         self.inner.backend()
@@ -140,6 +186,18 @@ impl VatTrainer {
             accuracy: e.accuracy,
             count: e.count,
             confusion: Uint32Array::new(e.confusion),
+            predicted: Uint32Array::new(e.predicted),
+        })
+    }
+
+    #[napi(js_name = "vatView")]
+    pub fn vat_view(&self, x: Float32Array, seed: f64) -> Result<VatView> {
+        let v = block_on(self.inner.vat_view(x.to_vec(), seed)).map_err(js)?;
+        Ok(VatView {
+            r_adv: Float32Array::new(v.r_adv),
+            p: Float32Array::new(v.p),
+            q: Float32Array::new(v.q),
+            kl: Float32Array::new(v.kl),
         })
     }
 

@@ -23,7 +23,7 @@ import { benchData } from './data.js';
 import type { RunResult, RunSpec } from './measure.js';
 import { peakRssTree } from './memory.js';
 import { summarize } from './measure.js';
-import { type BenchReport, type RunRecord, markdown } from './report.js';
+import { type BenchReport, type PageLoad, type PageLoadTimes, type RunRecord, markdown } from './report.js';
 
 const PKG = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = path.resolve(PKG, '../..');
@@ -68,7 +68,8 @@ export const BASELINE = 'burn-flex-wasm-node';
 let torch: boolean | undefined;
 /** Whether `import torch` works with TORCH_PYTHON (checked once). */
 function torchAvailable(): boolean {
-  torch ??= spawnSync(TORCH_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  // From the temp directory: in this package, `import torch` would find packages/bench/torch/.
+  torch ??= spawnSync(TORCH_PYTHON, ['-c', 'import torch.nn'], { stdio: 'ignore', cwd: os.tmpdir() }).status === 0;
   return torch;
 }
 
@@ -84,6 +85,8 @@ const HELP = `usage: pnpm bench [options]
   --max-steps N       but never more than N measured steps (default 20)
   --data-size N       MNIST training images cycled through (default 1024)
   --seed N            seed for weights and VAT directions (default 1)
+  --web-demo LIST     time the web demo from page load to its first step on these backends
+                      (cpu,webgpu; default: both when every target runs, none with --only)
   --out DIR           where bench.json and bench.md go (default bench-results)
   -h, --help`;
 
@@ -111,6 +114,7 @@ function list<T extends string>(name: string, v: string | undefined, allowed: re
 
 interface Options {
   targets: string[];
+  webDemo: ('cpu' | 'webgpu')[];
   modes: ('plain' | 'vat')[];
   base: Omit<RunSpec, 'impl' | 'backend' | 'host' | 'vat'>;
   dataSize: number;
@@ -132,6 +136,7 @@ function parseFlags(argv: string[]) {
       'data-size': { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      'web-demo': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -161,7 +166,14 @@ function parseOptions(argv: string[]): Options | 'help' {
   if (values.only === undefined && !torchAvailable()) {
     process.stderr.write(`no PyTorch row: \`${TORCH_PYTHON} -c "import torch"\` failed (set TORCH_PYTHON to a python with torch)\n`);
   }
+  const webDemo =
+    values['web-demo'] !== undefined
+      ? list('web-demo', values['web-demo'], ['cpu', 'webgpu'] as const)
+      : values.only === undefined
+        ? (['cpu', 'webgpu'] as const).slice()
+        : [];
   return {
+    webDemo,
     targets: values.only === undefined && !torchAvailable() ? targets.filter((t) => TARGETS[t]!.impl !== 'torch') : targets,
     modes: list('modes', values.modes, ['plain', 'vat'] as const),
     base,
@@ -295,6 +307,45 @@ async function runChromium(spec: RunSpec, page: PageServer): Promise<{ result: R
   }
 }
 
+/**
+ * The web demo as a user meets it: its production build (packages/web/dist) served by `vite
+ * preview` on localhost, opened in a fresh headless Chromium, Start pressed on the default preset
+ * as soon as the page is ready. Times are the page's own clock (performance.now(), 0 = navigation).
+ */
+async function runWebDemo(backend: 'cpu' | 'webgpu'): Promise<PageLoadTimes> {
+  const { preview } = await import('vite');
+  const WEB = path.resolve(PKG, '../web');
+  const server = await preview({
+    root: WEB,
+    configFile: path.join(WEB, 'vite.config.ts'),
+    logLevel: 'warn',
+    preview: { host: '127.0.0.1', port: 0, open: false },
+  });
+  const url = server.resolvedUrls!.local[0]!;
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS, headless: true });
+  try {
+    const page = await browser.newPage();
+    const at = () => page.evaluate(() => performance.now());
+    const state = (expr: string) => page.waitForFunction(expr, null, { timeout: 300_000, polling: 20 });
+    await page.goto(url);
+    await state('window.__vat?.ready === true');
+    const readyMs = await at();
+    await page.selectOption('#options [name="backend"]', backend);
+    await page.click('#start');
+    await state("window.__vat.phase === 'training'");
+    const trainingMs = await at();
+    await state('window.__vat.step >= 1');
+    const firstStepMs = await at();
+    const adapter = String(await page.evaluate('window.__vat.adapter'));
+    await page.click('#stop');
+    return { backend, adapter, readyMs, trainingMs, firstStepMs };
+  } finally {
+    await browser.close();
+    await server.close();
+  }
+}
+
 function machine(): BenchReport['machine'] {
   const cpus = os.cpus();
   let commit = 'unknown';
@@ -326,6 +377,7 @@ async function main(): Promise<number> {
   const dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-bench-data-'));
   const page = needPage ? await servePage(data.x, data.y) : undefined;
   const runs: RunRecord[] = [];
+  const pageLoads: PageLoad[] = [];
   let browserVersion: string | undefined;
   const jobs = opts.targets.flatMap((t) => opts.modes.map((m) => ({ target: t, vat: m === 'vat' })));
   const t0 = performance.now();
@@ -355,6 +407,19 @@ async function main(): Promise<number> {
         runs.push({ target: job.target, spec, error: message, peakBytes: null });
       }
     }
+    for (const backend of opts.webDemo) {
+      process.stderr.write(`[web demo] page load to the first step, backend ${backend}\n`);
+      try {
+        const r = await runWebDemo(backend);
+        process.stderr.write(
+          `  ready ${(r.readyMs / 1000).toFixed(1)} s, training ${(r.trainingMs / 1000).toFixed(1)} s, first step ${(r.firstStepMs / 1000).toFixed(1)} s (${r.adapter})\n`,
+        );
+        pageLoads.push(r);
+      } catch (err) {
+        process.stderr.write(`  failed: ${(err as Error).message}\n`);
+        pageLoads.push({ backend, error: (err as Error).message });
+      }
+    }
   } finally {
     await page?.close();
     await fs.rm(dataDir, { recursive: true, force: true });
@@ -367,6 +432,7 @@ async function main(): Promise<number> {
     options: { ...opts.base, dataSize: opts.dataSize },
     baseline: BASELINE,
     runs,
+    pageLoads,
   };
   const md = markdown(report);
   await fs.mkdir(opts.out, { recursive: true });
@@ -374,8 +440,8 @@ async function main(): Promise<number> {
   await writeFileAtomic(path.join(opts.out, 'bench.md'), md);
   console.log(md);
   console.error(`wrote ${path.join(opts.out, 'bench.json')} and bench.md`);
-  const failed = runs.filter((r) => r.error);
-  if (failed.length) console.error(`${failed.length} run(s) failed: ${failed.map((r) => r.target).join(', ')}`);
+  const failed = [...runs, ...pageLoads].filter((r) => r.error);
+  if (failed.length) console.error(`${failed.length} run(s) failed: ${failed.map((r) => ('target' in r ? r.target : `web demo ${r.backend}`)).join(', ')}`);
   return failed.length ? 1 : 0;
 }
 

@@ -7,7 +7,7 @@
 // Each step is timed from the call to the moment its loss is back on the host, so queued GPU
 // work cannot hide outside the measurement. (PyTorch's row is measured the same way by
 // torch/seed_step.py, in Python.)
-import { Rng, Trainer } from '@vat/core';
+import { type ResolvedOptions, Rng, Trainer, resolveOptions } from '@vat/core';
 import { ReferenceTrainer, concatFloat32, paramShapes } from '@vat/reference';
 
 export type Impl = 'vat' | 'tfjs' | 'torch';
@@ -55,18 +55,10 @@ export interface BenchData {
   pixels: number;
 }
 
-/** The seed experiment's settings (the `seed` preset): Adadelta lr 1, eps 1, xi 10, Ip 1, no dropout. */
-export const SEED_OPTIONS = {
-  optimizer: 'adadelta' as const,
-  rho: 0.95,
-  epsilon: 1e-7,
-  eps: 1,
-  xi: 10,
-  powerIterations: 1,
-  alpha: 1,
-  dropout: false,
-};
-const LR = 1.0;
+/** The seed experiment's settings: the `seed` preset, resolved by the core (Adadelta lr 1, eps 1, xi 10, Ip 1, no dropout). */
+export async function seedOptions(): Promise<ResolvedOptions> {
+  return resolveOptions({ dropout: false }, 'seed');
+}
 
 interface Stepper {
   adapter: string;
@@ -92,8 +84,9 @@ export function initWeights(seed: number): Float32Array {
 
 async function vatStepper(spec: RunSpec): Promise<Stepper> {
   if (!['cpu', 'burn-cpu', 'webgpu'].includes(spec.backend)) throw new Error(`vat-core has no backend '${spec.backend}'; use cpu, burn-cpu or webgpu`);
+  const seed = await seedOptions();
   const trainer = await Trainer.create({
-    ...SEED_OPTIONS,
+    ...seed.trainer,
     vat: spec.vat,
     backend: spec.backend as 'cpu' | 'burn-cpu' | 'webgpu',
     engine: spec.engine,
@@ -102,13 +95,14 @@ async function vatStepper(spec: RunSpec): Promise<Stepper> {
   });
   return {
     adapter: trainer.adapter.description,
-    step: async (x, y) => (await trainer.trainStep(x, y, LR)).loss,
+    step: async (x, y) => (await trainer.trainStep(x, y, seed.loop.lr)).loss,
     dispose: () => trainer.dispose(),
   };
 }
 
 async function tfjsStepper(spec: RunSpec, describe: () => Promise<string>): Promise<Stepper> {
-  const trainer = await ReferenceTrainer.create({ ...SEED_OPTIONS, vat: spec.vat }, initWeights(spec.seed), spec.backend);
+  const seed = await seedOptions();
+  const trainer = await ReferenceTrainer.create({ ...seed.trainer, vat: spec.vat }, initWeights(spec.seed), spec.backend);
   const rng = new Rng(spec.seed ^ 0x5bd1e995);
   return {
     adapter: await describe(),
@@ -125,7 +119,7 @@ async function tfjsStepper(spec: RunSpec, describe: () => Promise<string>): Prom
           if (i + 1 < d.length) d[i + 1] = r * Math.sin(t);
         }
       }
-      return (await trainer.trainStep({ x, y, d }, LR)).loss;
+      return (await trainer.trainStep({ x, y, d }, seed.loop.lr)).loss;
     },
     dispose: () => trainer.dispose(),
   };

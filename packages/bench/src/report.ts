@@ -11,6 +11,17 @@ export interface RunRecord {
   peakBytes: number | null;
 }
 
+/** The web demo from page load (ms on the page's clock) to its first training step. */
+export interface PageLoadTimes {
+  backend: string;
+  adapter: string;
+  readyMs: number;
+  trainingMs: number;
+  firstStepMs: number;
+  error?: undefined;
+}
+export type PageLoad = PageLoadTimes | { backend: string; error: string };
+
 export interface BenchReport {
   started: string;
   wallSeconds: number;
@@ -20,6 +31,7 @@ export interface BenchReport {
   /** The target every speed-up is taken against. */
   baseline: string;
   runs: RunRecord[];
+  pageLoads?: PageLoad[];
 }
 
 const fmt = (v: number, digits = 0) => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });

@@ -14,7 +14,19 @@ const CLI = fileURLToPath(new URL('../../cli/dist/main.js', import.meta.url));
 
 const node = (args: string[]) => runNode(args, { cwd: PKG });
 
-const TARGETS = ['burn-cpu-node', 'burn-webgpu-node', 'burn-webgpu-chromium', 'tfjs-webgpu-chromium', 'tfjs-webgl-chromium'];
+/** The bench's targets on this machine (torch-* only where `import torch` works, which CI has not). */
+const THREADS = [...new Set([1, 2, os.availableParallelism()])].sort((a, b) => a - b);
+const TARGETS = [
+  'burn-flex-wasm-node',
+  ...THREADS.map((t) => `vat-cpu-native-node-${t}t`),
+  'vat-cpu-wasm-node',
+  'burn-flex-wasm-chromium',
+  ...THREADS.map((t) => `vat-cpu-wasm-chromium-${t}t`),
+  'burn-webgpu-node',
+  'burn-webgpu-chromium',
+  'tfjs-webgpu-chromium',
+  'tfjs-webgl-chromium',
+];
 
 describe('pnpm bench', () => {
   it('measures every implementation, plain and VAT, and writes JSON and a markdown table with the ratios', async () => {
@@ -38,9 +50,8 @@ describe('pnpm bench', () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8'));
-    expect(report.runs.map((x: { target: string; result: { spec: { vat: boolean } } }) => `${x.target}/${x.result.spec.vat}`)).toEqual(
-      TARGETS.flatMap((t) => [`${t}/false`, `${t}/true`]),
-    );
+    const ran = report.runs.map((x: { target: string; result: { spec: { vat: boolean } } }) => `${x.target}/${x.result.spec.vat}`);
+    expect(ran.filter((t: string) => !t.startsWith('torch-'))).toEqual(TARGETS.flatMap((t) => [`${t}/false`, `${t}/true`]));
     for (const run of report.runs) {
       expect(run.error).toBeUndefined();
       expect(run.result.stepMs).toHaveLength(1);
@@ -52,7 +63,9 @@ describe('pnpm bench', () => {
     }
     // The adapters are named: SwiftShader for WebGPU here, and the CPU backend for burn-cpu.
     const adapter = (t: string) => report.runs.find((x: { target: string }) => x.target === t).result.adapter as string;
-    expect(adapter('burn-cpu-node')).toMatch(/CPU/);
+    expect(adapter('burn-flex-wasm-node')).toBe('CPU: burn-flex in WebAssembly');
+    expect(adapter('vat-cpu-native-node-2t')).toBe('CPU: vat-core kernels, native addon, 2 threads');
+    expect(adapter('vat-cpu-wasm-chromium-2t')).toBe('CPU: vat-core kernels, WebAssembly, threaded, 2 threads');
     expect(adapter('burn-webgpu-chromium')).toMatch(/WebGPU/);
     expect(adapter('tfjs-webgpu-chromium')).toMatch(/tfjs .* webgpu/);
     expect(adapter('tfjs-webgl-chromium')).toMatch(/tfjs .* webgl/);
@@ -61,13 +74,20 @@ describe('pnpm bench', () => {
     const md = await fs.readFile(path.join(out, 'bench.md'), 'utf8');
     expect(r.stdout).toContain(md.trim().split('\n')[0]);
     for (const t of TARGETS) expect(md).toMatch(new RegExp(`\\| VAT/plain, ${t} \\| \\d+\\.\\d\\dx \\|`));
+    expect(md).toMatch(/\| speed-up over burn-flex-wasm-node, VAT: vat-cpu-native-node-2t \| \d+\.\d\dx \|/);
+    expect(md).toMatch(/\| browser CPU path, VAT: vat-cpu-wasm-chromium-\d+t vs burn-flex-wasm-chromium \| \d+\.\d\dx \|/);
+    // The web demo from page load to its first step, on the CPU backend.
+    expect(report.pageLoads).toHaveLength(1);
+    expect(report.pageLoads[0]).toMatchObject({ backend: 'cpu', adapter: expect.stringMatching(/^CPU: vat-core kernels, WebAssembly/) });
+    expect(report.pageLoads[0].firstStepMs).toBeGreaterThan(report.pageLoads[0].trainingMs);
+    expect(md).toMatch(/\| cpu \| CPU: vat-core kernels.* \| \d+\.\d \| \d+\.\d \| \d+\.\d \|/);
     expect(md).toMatch(/\| speed-up, VAT: burn-webgpu-chromium vs tfjs-webgpu-chromium \| \d+\.\d\dx \|/);
   });
 
   it('rejects an unknown target or flag with exit code 2 and says what is allowed', async () => {
     const bad = await node(['dist/main.js', '--only', 'burn-tpu']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("unknown 'burn-tpu'; use burn-cpu-node, burn-webgpu-node");
+    expect(bad.stderr).toContain("unknown 'burn-tpu'; use burn-flex-wasm-node, vat-cpu-native-node-1t");
     const flag = await node(['dist/main.js', '--bach', '64']);
     expect(flag.code).toBe(2);
     expect(flag.stderr).toMatch(/Unknown option '--bach'/);

@@ -3,21 +3,29 @@ import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { type EpochStats, type ImageSet, type RunOptions, type RunResult, Trainer, resolveRunOptions, train } from '@vat/core';
+import {
+  DivergedError,
+  type EpochStats,
+  type LoopOptions,
+  NonFiniteLossError,
+  type ResolvedLoopOptions,
+  type RunResult,
+  type TrainData,
+  type Trainer,
+  train,
+} from '@vat/core';
 import { FileCheckpointStore, writeFileAtomic } from '@vat/core/node';
 
+import { FILES, lockOut, prepareOut } from './outdir.js';
 import { type Progress, confusionTable, epochLine } from './progress.js';
 
-export const FILES = {
-  run: 'run.json',
-  metrics: 'metrics.jsonl',
-  checkpoint: 'checkpoint.safetensors',
-  weights: 'weights.safetensors',
-} as const;
+export { FILES } from './outdir.js';
 
 export interface RunIo {
   out: string;
   resume: boolean;
+  /** With `resume`: let `loop` change the checkpoint's loop settings. */
+  allowOverrides?: boolean;
   json: boolean;
   progress: Progress;
   signal?: AbortSignal;
@@ -34,33 +42,62 @@ function machine(): Record<string, unknown> {
   return { cpu: cpus[0]?.model ?? 'unknown', cores: cpus.length, memoryGiB: Math.round(os.totalmem() / 2 ** 30) };
 }
 
+/** An earlier run.json, if there is one that parses as an object. */
+async function readRecord(file: string): Promise<Record<string, unknown> | undefined> {
+  try {
+    const v: unknown = JSON.parse(await fs.readFile(file, 'utf8'));
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function emit(io: { json: boolean }, event: Record<string, unknown>): void {
   if (io.json) process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
-/** Trains with `options` and writes everything to `io.out`. */
-export async function runTraining(options: RunOptions, data: { train: ImageSet; test: ImageSet }, io: RunIo): Promise<RunResult & { trainer: Trainer }> {
-  const resolved = resolveRunOptions(options);
-  await fs.mkdir(io.out, { recursive: true });
-  const trainer = await Trainer.create(resolved);
+/** Trains `trainer` with the loop's options `loop` and writes everything to `io.out`. */
+export async function runTraining(trainer: Trainer, loop: LoopOptions, data: TrainData, io: RunIo): Promise<RunResult & { trainer: Trainer }> {
+  try {
+    await prepareOut(io.out, !io.resume);
+  } catch (err) {
+    trainer.dispose();
+    throw err;
+  }
+  const release = await lockOut(io.out).catch((err) => {
+    trainer.dispose();
+    throw err;
+  });
+  try {
+    return await runLocked(trainer, loop, data, io);
+  } finally {
+    release();
+  }
+}
+
+async function runLocked(trainer: Trainer, loop: LoopOptions, data: TrainData, io: RunIo): Promise<RunResult & { trainer: Trainer }> {
   const say = (text: string) => (io.json ? io.progress.message(text) : process.stdout.write(`${text}\n`));
   io.progress.message(`backend: ${trainer.adapter.description}${trainer.adapter.reason ? ` (${trainer.adapter.reason})` : ''}`);
   const runFile = path.join(io.out, FILES.run);
-  const run: Record<string, unknown> = {
-    status: 'running',
-    command: io.command,
-    options: resolved,
+  const now = new Date().toISOString();
+  const here: Record<string, unknown> = {
     coreConfig: trainer.config,
-    seed: resolved.seed ?? 42,
+    seed: trainer.options.seed,
     backend: trainer.adapter,
     engine: trainer.engine,
     threads: trainer.threads,
     versions: versions(trainer),
     machine: machine(),
-    started: new Date().toISOString(),
   };
-  await writeFileAtomic(runFile, JSON.stringify(run, null, 2));
-  const valLabel = (resolved.valSize ?? 5000) > 0 ? 'val' : 'val(test)';
+  // A resume keeps the run's record and adds to it; a fresh run starts one.
+  let run: Record<string, unknown> = { status: 'running', command: io.command, ...here, started: now };
+  if (io.resume) {
+    const previous = await readRecord(runFile);
+    const resumes = Array.isArray(previous?.resumes) ? previous.resumes : [];
+    run = { ...previous, status: 'running', ...here, resumes: [...resumes, { at: now, command: io.command, overridden: trainer.resumed?.overridden ?? [] }] };
+  }
+  let loopOptions: ResolvedLoopOptions | undefined;
+  const valLabel = () => (loopOptions!.valSize > 0 ? 'val' : 'val(test)');
   const finish = async (status: string, extra: Record<string, unknown>) => {
     Object.assign(run, { status, finished: new Date().toISOString() }, extra);
     await writeFileAtomic(runFile, JSON.stringify(run, null, 2));
@@ -70,21 +107,42 @@ export async function runTraining(options: RunOptions, data: { train: ImageSet; 
     result = await train(
       trainer,
       data,
-      resolved,
+      loop,
       {
+        onStart: async (o, d) => {
+          loopOptions = o;
+          // One flat set, as the CLI flags name them.
+          run.options = { ...trainer.options, ...o };
+          // The checkpoint's record of the data (a resume's was checked to be the same data).
+          run.data = d;
+          await writeFileAtomic(runFile, JSON.stringify(run, null, 2));
+        },
         onStep: (p) => io.progress.step(p),
         onEpoch: async (e: EpochStats, history: EpochStats[]) => {
           io.progress.clear();
-          say(epochLine(e, resolved.epochs, valLabel));
+          say(epochLine(e, loopOptions!.epochs, valLabel()));
           emit(io, { event: 'epoch', ...e });
           await writeFileAtomic(path.join(io.out, FILES.metrics), `${history.map((h) => JSON.stringify(h)).join('\n')}\n`);
         },
       },
-      { store: new FileCheckpointStore(path.join(io.out, FILES.checkpoint)), resume: io.resume, signal: io.signal },
+      { store: new FileCheckpointStore(path.join(io.out, FILES.checkpoint)), resume: io.resume, allowOverrides: io.allowOverrides, signal: io.signal },
     );
   } catch (err) {
     io.progress.clear();
-    await finish('failed', { error: { name: (err as Error).name, message: (err as Error).message } }).catch(() => {});
+    // A run that never started (a refused resume, say) leaves the record as it was.
+    if (loopOptions) await finish('failed', { error: { name: (err as Error).name, message: (err as Error).message } }).catch(() => {});
+    if (err instanceof NonFiniteLossError || err instanceof DivergedError) {
+      // True advice: whether a checkpoint from before the failure exists decides what to do.
+      const saved = await fs.stat(path.join(io.out, FILES.checkpoint)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      io.progress.message(
+        saved
+          ? `The checkpoint in ${io.out} holds the weights from before it; resume with a lower learning rate: --resume ${io.out} --lr <lower> --override`
+          : `No checkpoint was written before it; train again with a lower --lr (or --eps).`,
+      );
+    }
     trainer.dispose();
     throw err;
   }

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 
 import { describe, expect, it } from 'vitest';
 
@@ -23,6 +24,32 @@ const vat = (args: string[], opts: RunOptions = {}) => runNode([main, ...args], 
 
 // A small, fast run: 128 training images, 2 epochs of 4 steps.
 const SMALL = ['--backend', 'cpu', '--train-size', '128', '--val-size', '64', '--batch-size', '32', '--epochs', '2', '--seed', '3', '--dropout'];
+
+/** The first `count` images of a bundled MNIST pair as idx bytes (images, labels). */
+async function idxSubset(prefix: 'train' | 't10k', count: number): Promise<[Buffer, Buffer]> {
+  const images = await fs.readFile(path.join(MNIST, `${prefix}-images-idx3-ubyte`));
+  const labels = await fs.readFile(path.join(MNIST, `${prefix}-labels-idx1-ubyte`));
+  const ih = Buffer.from(images.subarray(0, 16));
+  ih.writeUInt32BE(count, 4);
+  const lh = Buffer.from(labels.subarray(0, 8));
+  lh.writeUInt32BE(count, 4);
+  return [Buffer.concat([ih, images.subarray(16, 16 + count * 784)]), Buffer.concat([lh, labels.subarray(8, 8 + count)])];
+}
+
+/** A small MNIST directory: `train` training and `test` test images; `gzip` writes them as .gz. */
+async function smallMnist(train: number, test: number, gzip = false): Promise<string> {
+  const dir = await tmp();
+  const [ti, tl] = await idxSubset('train', train);
+  const [si, sl] = await idxSubset('t10k', test);
+  const put = (name: string, b: Buffer) => (gzip ? fs.writeFile(path.join(dir, `${name}.gz`), gzipSync(b)) : fs.writeFile(path.join(dir, name), b));
+  await Promise.all([
+    put('train-images-idx3-ubyte', ti),
+    put('train-labels-idx1-ubyte', tl),
+    put('t10k-images-idx3-ubyte', si),
+    put('t10k-labels-idx1-ubyte', sl),
+  ]);
+  return dir;
+}
 
 describe('vat train', () => {
   it('trains, prints epoch and test lines, and writes its files', async () => {
@@ -96,6 +123,121 @@ describe('vat train', () => {
     expect(a.equals(b)).toBe(true);
   });
 
+  it("resumes from the checkpoint's own settings, refuses other ones naming them, and applies them with --override", async () => {
+    const out = await tmp();
+    let sent = false;
+    const first = await vat(['train', ...SMALL, '--eps', '2', '--out', out], {
+      onStderr: (chunk, kill) => {
+        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(first.code, first.stderr).toBe(130);
+    const refused = await vat(['train', '--resume', out, '--eps', '0.5', '--lr', '0.5']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/eps \(checkpoint 2\.0, asked 0\.5\)/);
+    const shape = await vat(['train', '--resume', out, '--batch-size', '16', '--override']);
+    expect(shape.code).toBe(2);
+    expect(shape.stderr).toMatch(/a resume cannot change batchSize/);
+    // Refused attempts leave the record as it was.
+    expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'interrupted' });
+    const second = await vat(['train', '--resume', out, '--eps', '0.5', '--override']);
+    expect(second.code, second.stderr).toBe(0);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run).toMatchObject({ status: 'finished', options: { eps: 0.5, epochs: 2, trainSize: 128 } });
+    expect(run.resumes).toHaveLength(1);
+    expect(run.resumes[0].overridden).toEqual(['eps']);
+    expect(run.started).toBeDefined(); // the first sitting's record is kept
+  });
+
+  it('resumes on the data the run was trained on, and refuses other data naming both', async () => {
+    const dir = await smallMnist(256, 100);
+    const out = await tmp();
+    let sent = false;
+    const args = ['--backend', 'cpu', '--data', dir, '--train-size', '128', '--val-size', '0', '--batch-size', '32', '--epochs', '2', '--out', out];
+    const first = await vat(['train', ...args], {
+      onStderr: (chunk, kill) => {
+        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(first.code, first.stderr).toBe(130);
+    const other = await vat(['train', '--resume', out, '--data', MNIST]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/not the data the run was trained on \(training set: checkpoint 256 images of 28x28, hash [0-9a-f]{16}, here 60000 images/);
+    expect(other.stderr).toContain(JSON.stringify({ data: dir }));
+    // No data flags: the checkpoint's own data, not the bundled MNIST.
+    const second = await vat(['train', '--resume', out]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/test: .*\(100 images/);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run).toMatchObject({ status: 'finished', data: { source: { data: dir }, train: { count: 256 }, test: { count: 100 } } });
+  });
+
+  it('reads gzipped idx files, and eval needs only the test files', async () => {
+    const dir = await smallMnist(128, 100, true);
+    const out = await tmp();
+    const t = await vat([
+      'train',
+      '--backend',
+      'cpu',
+      '--data',
+      dir,
+      '--train-size',
+      '128',
+      '--val-size',
+      '0',
+      '--batch-size',
+      '64',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const only = await tmp();
+    await Promise.all(['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'].map((f) => fs.copyFile(path.join(dir, f), path.join(only, f))));
+    const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu', '--data', only, '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout.trim())).toMatchObject({ event: 'eval', count: 100 });
+  });
+
+  it('resumes from the checkpoint whatever run.json says: an edited, empty or null record changes nothing', async () => {
+    const out = await tmp();
+    let sent = false;
+    const first = await vat(['train', ...SMALL, '--eps', '2', '--out', out], {
+      onStderr: (chunk, kill) => {
+        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
+          sent = true;
+          kill();
+        }
+      },
+    });
+    expect(first.code, first.stderr).toBe(130);
+    const record = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...record, options: { ...record.options, eps: 9, epochs: 5 } }));
+    const second = await vat(['train', '--resume', out]);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'finished', options: { eps: 2, epochs: 2 } });
+    await fs.writeFile(path.join(out, 'run.json'), 'null');
+    const third = await vat(['train', '--resume', out, '--epochs', '3', '--override']);
+    expect(third.code, third.stderr).toBe(0);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'finished', options: { eps: 2, epochs: 3 } });
+  });
+
+  it('refuses an empty --resume, and --out beside --resume', async () => {
+    const empty = await vat(['train', '--resume', '']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/--resume was given an empty directory/);
+    const both = await vat(['train', '--resume', 'runs/x', '--out', 'runs/y']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/drop --out/);
+  });
+
   it('prints JSON lines with --json', async () => {
     const out = await tmp();
     const r = await vat(['train', ...SMALL, '--epochs', '1', '--no-vat', '--out', out, '--json']);
@@ -113,11 +255,41 @@ describe('vat train', () => {
     const r = await vat(['train', ...SMALL, '--optimizer', 'adam', '--lr', '1e38', '--out', out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/error \(NonFiniteLossError\): .*not finite/);
+    expect(r.stderr).toMatch(/No checkpoint was written before it; train again with a lower --lr/);
     expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).status).toBe('failed');
+  });
+
+  it('stops a run whose loss stays far above its start (finite, but diverging) with exit 1', async () => {
+    const out = await tmp();
+    const r = await vat(['train', ...SMALL, '--batch-size', '8', '--optimizer', 'adam', '--lr', '1e6', '--out', out]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/error \(DivergedError\): the loss diverged: .* for 10 steps in a row; lower the learning rate/);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'))).toMatchObject({ status: 'failed', error: { name: 'DivergedError' } });
+  });
+});
+
+describe("the README's commands, typed from the repository root", () => {
+  it('train, eval and compare through pnpm --filter cli', async () => {
+    const out = path.join(await tmp(), 'run');
+    const pnpm = (args: string[]) => runProcess('pnpm', ['--silent', '--filter', 'cli', ...args], { cwd: ROOT });
+    const t = await pnpm(['train', ...SMALL, '--epochs', '1', '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    const e = await pnpm(['eval', path.join(out, 'weights.safetensors'), '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout.trim().split('\n').at(-1)!)).toMatchObject({ event: 'eval', count: 10000 });
+    const c = await pnpm(['compare', '--epochs', '1', '--train-size', '64', '--batch-size', '32', '--out', path.join(out, '..', 'compare')]);
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stdout).toContain('| dropout | VAT | test loss |');
   });
 });
 
 describe('vat compare', () => {
+  it('refuses the flags it sets itself', async () => {
+    const r = await vat(['compare', '--no-vat', '--epochs', '1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/compare runs every combination of dropout and VAT itself; drop --no-vat/);
+  });
+
   it("runs the seed's four configurations and prints its table beside ours", async () => {
     const out = await tmp();
     const r = await vat(['compare', '--backend', 'cpu', '--epochs', '1', '--train-size', '64', '--batch-size', '32', '--out', out]);
@@ -150,10 +322,23 @@ describe('bad input', () => {
     [['train', '--preset', 'nope'], /Allowed choices are default, seed, paper-semi/],
     [['train', '--bogus'], /unknown option '--bogus'/],
     [['train', '--train-images', 'x'], /give all four of --train-images/],
+    [['tain'], /unknown command 'tain'; did you mean 'train'\?/],
+    [['evl', 'w.safetensors'], /unknown command 'evl'; did you mean 'eval'\?/],
   ])('rejects %j with exit 2', async (args, message) => {
     const r = await vat(args as string[]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
+  });
+
+  it('with --json, a failure is an error event on stdout too', async () => {
+    const r = await vat(['train', '--json', '--resume', '/nonexistent/run']);
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      event: 'error',
+      name: 'InvalidConfigError',
+      exitCode: 2,
+      message: expect.stringMatching(/cannot resume from/),
+    });
   });
 
   it('rejects a corrupt idx file with exit 2 and says what is wrong', async () => {
@@ -186,12 +371,105 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/WeightsFormatError/);
   });
 
+  it('names an --out that is a file, empty or not writable, with exit 2', async () => {
+    const dir = await tmp();
+    await fs.writeFile(path.join(dir, 'f'), 'x');
+    const file = await vat(['train', '--out', path.join(dir, 'f')]);
+    expect([file.code, file.stderr]).toEqual([2, expect.stringMatching(/--out '.*f' is a file, not a directory/)]);
+    const empty = await vat(['train', '--out', '']);
+    expect([empty.code, empty.stderr]).toEqual([2, expect.stringMatching(/--out was given an empty path/)]);
+    // /proc takes no new directories, even for root (tests may run as root, where chmod does not bind).
+    const ro = await vat(['train', '--out', '/proc/vat-out']);
+    expect([ro.code, ro.stderr]).toEqual([2, expect.stringMatching(/cannot write to the output directory '\/proc\/vat-out'/)]);
+    expect(ro.stderr).not.toMatch(/\n\s+at /); // no stack trace
+  });
+
+  it('refuses an --out in use by a live run, and takes over a lock its process left', async () => {
+    const out = await tmp();
+    await fs.writeFile(path.join(out, '.lock'), `${process.pid}\n`);
+    const busy = await vat(['train', ...SMALL, '--out', out]);
+    expect([busy.code, busy.stderr]).toEqual([2, expect.stringMatching(new RegExp(`is in use by another run \\(PID ${process.pid}\\)`))]);
+    await fs.writeFile(path.join(out, '.lock'), '999999999\n'); // no such process
+    const r = await vat(['train', ...SMALL, '--epochs', '1', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await fs.readdir(out)).not.toContain('.lock');
+  });
+
+  it('refuses an --out that holds weights, and a compare --out that holds a compare', async () => {
+    const out = await tmp();
+    await fs.writeFile(path.join(out, 'weights.safetensors'), 'w');
+    const r = await vat(['train', '--out', out]);
+    expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/already holds a run \(weights\.safetensors\); pick another --out/)]);
+    const c = await tmp();
+    await fs.writeFile(path.join(c, 'compare.json'), '{}');
+    const again = await vat(['compare', '--out', c]);
+    expect([again.code, again.stderr]).toEqual([2, expect.stringMatching(/already holds a run \(compare\.json\)/)]);
+  });
+
+  it('trains on 32x32 images (the model takes their size), and eval names a size or a declared model that does not fit', async () => {
+    // MNIST padded to 32x32 with two blank pixels on every side.
+    const pad = async (prefix: 'train' | 't10k', count: number, file: string) => {
+      const [images, labels] = await idxSubset(prefix, count);
+      const out = Buffer.alloc(16 + count * 1024);
+      images.copy(out, 0, 0, 16);
+      out.writeUInt32BE(32, 8);
+      out.writeUInt32BE(32, 12);
+      for (let n = 0; n < count; n++) {
+        for (let r = 0; r < 28; r++) images.copy(out, 16 + n * 1024 + (r + 2) * 32 + 2, 16 + n * 784 + r * 28, 16 + n * 784 + (r + 1) * 28);
+      }
+      await fs.writeFile(`${file}-images`, out);
+      await fs.writeFile(`${file}-labels`, labels);
+    };
+    const dir = await tmp();
+    await Promise.all([pad('train', 128, path.join(dir, 'train')), pad('t10k', 50, path.join(dir, 'test'))]);
+    const files = [
+      '--train-images',
+      `${dir}/train-images`,
+      '--train-labels',
+      `${dir}/train-labels`,
+      '--test-images',
+      `${dir}/test-images`,
+      '--test-labels',
+      `${dir}/test-labels`,
+    ];
+    const out = path.join(dir, 'run');
+    const t = await vat(['train', '--backend', 'cpu', ...files, '--train-size', '128', '--val-size', '0', '--batch-size', '64', '--epochs', '1', '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).options.imageSize).toBe(32);
+    // 32x32 weights on 28x28 images: one message that names both.
+    const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu']);
+    expect([e.code, e.stderr]).toEqual([2, expect.stringMatching(/the test images are 28x28, but the model in '.*weights\.safetensors' takes 32x32 images/)]);
+    // A file that declares 512x512 inputs over 32x32 tensors is refused from its header, before 4 GB are allocated.
+    const bytes = await fs.readFile(path.join(out, 'weights.safetensors'));
+    const n = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + n).toString());
+    header.__metadata__.model_config = JSON.stringify({ ...JSON.parse(header.__metadata__.model_config), imageSize: 512 });
+    const json = Buffer.from(JSON.stringify(header).padEnd(Math.ceil(JSON.stringify(header).length / 8) * 8, ' '));
+    const size = Buffer.alloc(8);
+    size.writeBigUInt64LE(BigInt(json.length));
+    await fs.writeFile(path.join(dir, 'lying.safetensors'), Buffer.concat([size, json, bytes.subarray(8 + n)]));
+    const l = await vat([
+      'eval',
+      path.join(dir, 'lying.safetensors'),
+      '--backend',
+      'cpu',
+      '--test-images',
+      `${dir}/test-images`,
+      '--test-labels',
+      `${dir}/test-labels`,
+    ]);
+    expect(l.code).toBe(2);
+    expect(l.stderr).toMatch(
+      /WeightsFormatError\): tensor 'fc1\.weight' has shape \[128, 6272\] but the model_config the file declares needs \[128, 2064512\]/,
+    );
+  });
+
   it('refuses to overwrite a run and to resume from nothing', async () => {
     const out = await tmp();
     await fs.writeFile(path.join(out, 'checkpoint.safetensors'), '');
     const r = await vat(['train', '--out', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/already holds a run; resume it with --resume/);
+    expect(r.stderr).toMatch(/already holds a run \(checkpoint\.safetensors\); resume it with --resume/);
     const n = await vat(['train', '--resume', path.join(out, 'missing')]);
     expect(n.code).toBe(2);
     expect(n.stderr).toMatch(/cannot resume from/);

@@ -39,6 +39,16 @@ export interface CoreEvalStats {
   accuracy: number;
   count: number;
   confusion: Uint32Array;
+  predicted: Uint32Array;
+  free?(): void;
+}
+
+export interface CoreVatView {
+  r_adv?: Float32Array;
+  rAdv?: Float32Array;
+  p: Float32Array;
+  q: Float32Array;
+  kl: Float32Array;
   free?(): void;
 }
 
@@ -63,9 +73,13 @@ export interface CoreHandle {
   readonly adapter: string;
   readonly configJson: string;
   readonly step: number;
+  /** After resumeTrainer: the checkpoint's loop state ("" otherwise), and the settings it changed (a JSON array). */
+  readonly resumedLoopState: string;
+  readonly overridden: string;
   trainStep(x: Float32Array, y: Uint32Array, xUnlabeled: Float32Array | undefined, lr: number): MaybePromise<CoreStepStats>;
   evaluate(x: Float32Array, y: Uint32Array, batchSize: number): MaybePromise<CoreEvalStats>;
   predict(x: Float32Array): MaybePromise<Float32Array>;
+  vatView(x: Float32Array, seed: number): MaybePromise<CoreVatView>;
   exportWeights(): MaybePromise<Uint8Array>;
   importWeights(bytes: Uint8Array): MaybePromise<void>;
   exportCheckpoint(loopState: string): MaybePromise<Uint8Array>;
@@ -78,7 +92,11 @@ export interface CoreBindings {
   version(): string;
   availableThreads(): number;
   parseConfig(configJson: string): string;
+  /** The core's defaults applied to a run's options (flat JSON): `{"train": ..., "loop": ...}`. */
+  resolveOptions(optionsJson: string): string;
   createTrainer(backend: string, configJson: string, threads: number): MaybePromise<CoreHandle>;
+  resumeTrainer(backend: string, checkpoint: Uint8Array, overridesJson: string, allowOverrides: boolean, threads: number): MaybePromise<CoreHandle>;
+  trainerFromWeights(backend: string, weights: Uint8Array, threads: number): MaybePromise<CoreHandle>;
   inspect(
     backend: string,
     threads: number,
@@ -113,6 +131,8 @@ export interface Platform {
    * caller asked for; undefined means every core for the CPU backend.
    */
   engine(name: EngineName, backend: string, threads: number | undefined): Promise<EngineChoice>;
+  /** The bindings to use when no engine has been asked for (to resolve options). */
+  bindings(): Promise<CoreBindings>;
   /** WebGPU's entry point here (navigator.gpu, or Dawn in Node), if there is one. */
   gpu(): Promise<GPU | undefined>;
   /** What to do when there is no WebGPU here. */

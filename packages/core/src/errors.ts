@@ -1,6 +1,8 @@
-// The one error module on the TS side. Every error is a real `Error` whose `name` is stable;
-// callers and tests match on the class or the name, never on the message. The wasm core throws
-// the same names (crates/vat-core/src/error.rs), and `fromCore` turns them into these classes.
+// The one error module on the TS side. Every error is a real `Error` whose `name` is stable:
+// callers branch on the class or the name, not on the message. Tests check the class, and where
+// the message's content is the behaviour (it names a file, a flag, a value), that content too.
+// The core throws the same names (crates/vat-core/src/error.rs), and `fromCore` turns them into
+// these classes.
 
 export class VatError extends Error {
   override name = 'VatError';
@@ -19,6 +21,14 @@ export class InvalidConfigError extends VatError {
 /** The loss became NaN or infinite; the weights were left as they were before the step. */
 export class NonFiniteLossError extends VatError {
   override name = 'NonFiniteLossError';
+}
+
+/**
+ * The loss stayed far above where the run started (see `train`): finite, but diverging; the
+ * last checkpoint holds weights from before it.
+ */
+export class DivergedError extends VatError {
+  override name = 'DivergedError';
 }
 
 /** A weights or checkpoint file that cannot be read or does not fit the model. */
@@ -40,6 +50,7 @@ const byName: Record<string, new (message: string, options?: ErrorOptions) => Va
   InvalidInputError,
   InvalidConfigError,
   NonFiniteLossError,
+  DivergedError,
   WeightsFormatError,
   BackendUnavailableError,
   BackendFailureError,

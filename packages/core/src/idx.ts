@@ -15,7 +15,9 @@ export const LABELS_MAGIC = 2049;
 
 export function parseIdx(bytes: Uint8Array, what = 'idx file'): IdxArray {
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
-    throw new InvalidInputError(`${what} is gzip-compressed; decompress it first (gunzip)`);
+    throw new InvalidInputError(
+      `${what} is gzip-compressed; decompress it first (gunzip), or read it with readImageSet from '@vat/core/node', which inflates it`,
+    );
   }
   if (bytes.length < 8) {
     throw new InvalidInputError(`${what} is ${bytes.length} bytes long, too short for an idx header`);
@@ -54,7 +56,11 @@ export interface ImageSet {
 
 /** Parses an images file and a labels file and checks that they belong together. */
 export function parseImageSet(imagesBytes: Uint8Array, labelsBytes: Uint8Array, name = 'dataset', classes = 10): ImageSet {
-  const magicOf = (b: Uint8Array) => (b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0, false) : -1);
+  // The format checks first (gzip, empty, element type, truncation), so their messages are the
+  // ones a user sees; then the magic numbers tell an images file from a labels file.
+  const images = parseIdx(imagesBytes, `${name} images`);
+  const labels = parseIdx(labelsBytes, `${name} labels`);
+  const magicOf = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getUint32(0, false);
   if (magicOf(imagesBytes) !== IMAGES_MAGIC) {
     throw new InvalidInputError(
       `${name} images: magic number ${magicOf(imagesBytes)} is not ${IMAGES_MAGIC}; is this an idx images file (e.g. train-images-idx3-ubyte)?`,
@@ -65,8 +71,6 @@ export function parseImageSet(imagesBytes: Uint8Array, labelsBytes: Uint8Array, 
       `${name} labels: magic number ${magicOf(labelsBytes)} is not ${LABELS_MAGIC}; is this an idx labels file (e.g. train-labels-idx1-ubyte)?`,
     );
   }
-  const images = parseIdx(imagesBytes, `${name} images`);
-  const labels = parseIdx(labelsBytes, `${name} labels`);
   const [count, rows, cols] = images.dims as [number, number, number];
   if (labels.dims[0] !== count) {
     throw new InvalidInputError(`${name}: ${count} images but ${labels.dims[0]} labels; they must match`);

@@ -3,6 +3,7 @@
 // their environment's engines and re-export this. Node-only file helpers are in '@vat/core/node'.
 export * from './errors.js';
 export * from './engine.js';
+export * from './options.js';
 export * from './backend.js';
 export * from './idx.js';
 export * from './data.js';

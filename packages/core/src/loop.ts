@@ -1,33 +1,22 @@
 // The training loop: epochs of batches, per-epoch learning-rate decay, validation, checkpoints
 // written through a store (files in Node, IndexedDB in the browser) and exact resume.
 
-import { all, balancedSubset, epochOrder, gather, streamBatch, trainValSplit, type Subset } from './data.js';
-import { InvalidConfigError } from './errors.js';
+import {
+  type DataFingerprint,
+  all,
+  balancedSubset,
+  describeFingerprint,
+  epochOrder,
+  fingerprint,
+  gather,
+  streamBatch,
+  trainValSplit,
+  type Subset,
+} from './data.js';
+import { DivergedError, InvalidConfigError, InvalidInputError } from './errors.js';
 import type { ImageSet } from './idx.js';
-import type { EvalStats, StepStats, Trainer, TrainerOptions } from './trainer.js';
-
-export interface RunOptions extends TrainerOptions {
-  /** Default 1. */
-  epochs?: number;
-  /** Labeled examples per step. Default 128 (the seed's). */
-  batchSize?: number;
-  /** Unlabeled examples per step in semi-supervised mode. Default 250 (the paper's). */
-  unlabeledBatchSize?: number;
-  /** Semi-supervised: keep this many labels (balanced per class); VAT runs on unlabeled batches. */
-  labeled?: number;
-  /** Use only this many training examples (after the validation hold-out). */
-  trainSize?: number;
-  /** Hold out this many training examples for validation; 0 validates on the test set, as the seed did. Default 5000. */
-  valSize?: number;
-  /** Learning rate. Default 1.0 for Adadelta (Keras's), 0.002 for Adam (the paper's). */
-  lr?: number;
-  /** Multiply the learning rate by this after every epoch. Default 1. */
-  lrDecay?: number;
-  /** Batch size for evaluation. Default 250. */
-  evalBatchSize?: number;
-  /** Write a checkpoint at least this often, in seconds (and at every epoch end). Default 60. */
-  checkpointSeconds?: number;
-}
+import { LOOP_KEYS, type LoopOptions, type ResolvedLoopOptions, type RunOptions, splitOptions } from './options.js';
+import type { EvalStats, StepStats, Trainer } from './trainer.js';
 
 export interface EpochStats {
   epoch: number;
@@ -65,6 +54,8 @@ export interface CheckpointStore {
 }
 
 export interface RunCallbacks {
+  /** Once, before the first step, with the loop's options in force (a resumed run's are the checkpoint's). */
+  onStart?(options: ResolvedLoopOptions, data: RunData): void | Promise<void>;
   onStep?(p: StepProgress): void;
   onEpoch?(e: EpochStats, history: EpochStats[]): void | Promise<void>;
   /** Awaited before training goes on, so what it persists is in place when the run returns. */
@@ -79,15 +70,57 @@ export interface RunResult {
   step: number;
 }
 
-/** Loop position and partial-epoch sums, stored inside each checkpoint. */
+/**
+ * Loop position and partial-epoch sums, stored inside each checkpoint. Version 2 holds the loop's
+ * resolved options; version 1 held the whole run's (its loop part is what a resume takes).
+ */
 interface LoopState {
-  version: 1;
+  version: 2;
   epoch: number;
   batch: number;
   history: EpochStats[];
   sums: Sums;
   seconds: number;
-  options: RunOptions;
+  options: ResolvedLoopOptions;
+  /** What the run trains on (absent in checkpoints written before it was recorded). */
+  data?: RunData;
+  /** Wall time of the current epoch's steps before this checkpoint (so a resumed epoch's time is whole). */
+  epochSeconds?: number;
+}
+
+/** The data a run trains on, as its checkpoint records it. */
+export interface RunData {
+  train: DataFingerprint;
+  test: DataFingerprint;
+  /** Where the data came from, as the caller described it (`TrainData.source`). */
+  source?: unknown;
+}
+
+/** What `train` takes: the sets, and optionally a JSON description of where they came from. */
+export interface TrainData {
+  train: ImageSet;
+  test: ImageSet;
+  /** Recorded in the checkpoint (a resume can load the same data from it), e.g. a directory. */
+  source?: unknown;
+}
+
+/** The data a resumed trainer's checkpoint recorded, if it did. */
+export function resumedData(trainer: Trainer): RunData | undefined {
+  const l = trainer.resumed?.loopState as { data?: RunData } | null | undefined;
+  return l && typeof l === 'object' && l.data && typeof l.data === 'object' ? l.data : undefined;
+}
+
+/** Refuses to continue a run on other data than it was trained on, naming both. */
+function sameData(saved: RunData, here: RunData): void {
+  const diff = (['train', 'test'] as const).filter((k) => saved[k].hash !== here[k].hash || saved[k].count !== here[k].count);
+  if (!diff.length) return;
+  const from = (d: RunData) => (d.source === undefined ? 'a source it did not record' : JSON.stringify(d.source));
+  const parts = diff.map(
+    (k) => `${k === 'train' ? 'training' : 'test'} set: checkpoint ${describeFingerprint(saved[k])}, here ${describeFingerprint(here[k])}`,
+  );
+  throw new InvalidConfigError(
+    `this is not the data the run was trained on (${parts.join('; ')}): the run's came from ${from(saved)}, this from ${from(here)}; resume on the run's own data`,
+  );
 }
 
 interface Sums {
@@ -118,62 +151,120 @@ export function yieldToEventLoop(): Promise<void> {
   });
 }
 
-/** Fills in defaults and rejects values no run can use. */
-export function resolveRunOptions(
-  o: RunOptions,
-): Required<Pick<RunOptions, 'epochs' | 'batchSize' | 'unlabeledBatchSize' | 'valSize' | 'lr' | 'lrDecay' | 'evalBatchSize' | 'checkpointSeconds'>> &
-  RunOptions {
-  const r = {
-    ...o,
-    epochs: o.epochs ?? 1,
-    batchSize: o.batchSize ?? 128,
-    unlabeledBatchSize: o.unlabeledBatchSize ?? 250,
-    valSize: o.valSize ?? 5000,
-    lr: o.lr ?? ((o.optimizer ?? 'adadelta') === 'adam' ? 0.002 : 1.0),
-    lrDecay: o.lrDecay ?? 1,
-    evalBatchSize: o.evalBatchSize ?? 250,
-    checkpointSeconds: o.checkpointSeconds ?? 60,
+/** The loop state a checkpoint holds, in this version's form. */
+async function loopState(trainer: Trainer, loaded: unknown): Promise<LoopState> {
+  const l = loaded as (Omit<LoopState, 'version' | 'options'> & { version?: number; options?: RunOptions }) | null;
+  if (l?.version === 2) return l as LoopState;
+  if (l?.version === 1 && l.options) return { ...l, version: 2, options: await trainer.resolveLoop(splitOptions(l.options).loop) };
+  throw new InvalidConfigError('the checkpoint holds no loop state this version can resume (was it written by train()?)');
+}
+
+/**
+ * Divergence: the loss of `steps` steps in a row above `factor` times this sitting's first loss
+ * (and at least `margin` above it). The first step's loss is the weights' as they were given (a
+ * fresh init, or the checkpoint's); a learning rate far too high multiplies it within a few
+ * steps, while a healthy run's loss falls.
+ */
+export const DIVERGENCE = { steps: 10, factor: 10, margin: 5 } as const;
+
+/** Watches the loss for divergence: throws DivergedError when the rule above holds. */
+function divergenceWatch() {
+  let first: number | undefined;
+  let above = 0;
+  return (loss: number, step: number) => {
+    if (first === undefined) {
+      first = loss;
+      return;
+    }
+    const limit = Math.max(DIVERGENCE.factor * first, first + DIVERGENCE.margin);
+    above = loss > limit ? above + 1 : 0;
+    if (above >= DIVERGENCE.steps) {
+      throw new DivergedError(
+        `the loss diverged: ${loss.toPrecision(3)} at step ${step}, above ${limit.toPrecision(3)} (${DIVERGENCE.factor}x the first step's ${first.toPrecision(3)}) for ${DIVERGENCE.steps} steps in a row; lower the learning rate (or eps)`,
+      );
+    }
   };
-  const positiveInts = ['epochs', 'batchSize', 'unlabeledBatchSize', 'evalBatchSize'] as const;
-  for (const k of positiveInts) {
-    if (!(Number.isInteger(r[k]) && r[k] > 0)) throw new InvalidConfigError(`${k} must be a positive integer, got ${r[k]}`);
+}
+
+/** The loop settings a resume may change; the others decide the data order and each epoch's length. */
+const TUNABLE_LOOP = ['epochs', 'lr', 'lrDecay', 'evalBatchSize', 'checkpointSeconds'] as const;
+
+/** The checkpoint's loop options with the caller's on top: refused, naming them, unless allowed. */
+function applyLoopOverrides(saved: ResolvedLoopOptions, asked: LoopOptions, allow: boolean): ResolvedLoopOptions {
+  const changed = Object.entries(asked).filter(([k, v]) => v !== undefined && v !== saved[k as keyof ResolvedLoopOptions]);
+  const fixed = changed.filter(([k]) => !(TUNABLE_LOOP as readonly string[]).includes(k));
+  const list = (l: [string, unknown][]) => l.map(([k, v]) => `${k} (checkpoint ${saved[k as keyof ResolvedLoopOptions] ?? 'unset'}, asked ${v})`).join(', ');
+  if (fixed.length) throw new InvalidConfigError(`a resume cannot change ${list(fixed)}: they decide the data order; start a new run instead`);
+  if (changed.length && !allow) {
+    throw new InvalidConfigError(
+      `the checkpoint was trained with other settings: ${list(changed)}; resume with its own, or pass the override option to change them`,
+    );
   }
-  if (!(Number.isInteger(r.valSize) && r.valSize >= 0)) throw new InvalidConfigError(`valSize must be an integer >= 0, got ${r.valSize}`);
-  if (!(r.lr > 0 && Number.isFinite(r.lr))) throw new InvalidConfigError(`lr must be a positive number, got ${r.lr}`);
-  if (!(r.lrDecay > 0 && r.lrDecay <= 1)) throw new InvalidConfigError(`lrDecay must be in (0, 1], got ${r.lrDecay}`);
-  if (r.labeled !== undefined && !(Number.isInteger(r.labeled) && r.labeled > 0)) {
-    throw new InvalidConfigError(`labeled must be a positive integer, got ${r.labeled}`);
+  return { ...saved, ...Object.fromEntries(changed) };
+}
+
+/** Refuses the trainer's options where only the loop's belong (they would be silently ignored). */
+function loopOnly(options: LoopOptions): void {
+  const extra = Object.entries(options)
+    .filter(([k, v]) => v !== undefined && !(LOOP_KEYS as readonly string[]).includes(k))
+    .map(([k]) => k);
+  if (extra.length) {
+    throw new InvalidConfigError(
+      `${extra.join(', ')} ${extra.length === 1 ? 'is an option' : 'are options'} of the trainer: pass ${extra.length === 1 ? 'it' : 'them'} to Trainer.create(), not train()`,
+    );
   }
-  if (r.trainSize !== undefined && !(Number.isInteger(r.trainSize) && r.trainSize > 0)) {
-    throw new InvalidConfigError(`trainSize must be a positive integer, got ${r.trainSize}`);
-  }
-  return r;
 }
 
 /**
  * Trains on `data.train`, validates every epoch, and scores `data.test` at the end.
- * With a `store`, a checkpoint is written every `checkpointSeconds` and at each epoch end, and
- * a run started with `resume` continues from the stored checkpoint exactly. `signal` stops the
- * run after the current step, with a checkpoint.
+ * `options` are the loop's (the trainer's come from the trainer: its optimiser decides the
+ * default learning rate, its seed the data order). With a `store`, a checkpoint is written every
+ * `checkpointSeconds` and at each epoch end, and a run started with `resume` continues from the
+ * stored checkpoint exactly. `signal` stops the run after the current step, with a checkpoint.
  */
 export async function train(
   trainer: Trainer,
-  data: { train: ImageSet; test: ImageSet },
-  options: RunOptions,
+  data: TrainData,
+  options: LoopOptions,
   callbacks: RunCallbacks = {},
-  io: { store?: CheckpointStore; resume?: boolean; signal?: AbortSignal; now?: () => number } = {},
+  io: {
+    store?: CheckpointStore;
+    /** Continue the run: from the trainer's own checkpoint (`Trainer.fromCheckpoint`), else the store's. */
+    resume?: boolean;
+    /** On a resume, let `options` change the checkpoint's epochs, lr, lrDecay, evalBatchSize, checkpointSeconds. */
+    allowOverrides?: boolean;
+    signal?: AbortSignal;
+    now?: () => number;
+  } = {},
 ): Promise<RunResult> {
+  loopOnly(options);
+  const size = Number(trainer.config.model.imageSize);
+  for (const [name, set] of [
+    ['training', data.train],
+    ['test', data.test],
+  ] as const) {
+    if (set.rows !== size || set.cols !== size) {
+      throw new InvalidInputError(
+        `the ${name} images are ${set.rows}x${set.cols}, but the model takes ${size}x${size} images; give the trainer imageSize ${set.rows}`,
+      );
+    }
+  }
   // A resumed run continues with the options it was started with (they decide the data order).
   let state: LoopState | undefined;
   if (io.resume) {
-    const bytes = await io.store?.load();
-    if (!bytes) throw new InvalidConfigError('there is no checkpoint to resume from in this output directory');
-    const loaded = (await trainer.importCheckpoint(bytes)) as LoopState | null;
-    if (loaded?.version !== 1) throw new InvalidConfigError('the checkpoint holds no loop state this version can resume');
-    state = loaded;
+    let loaded: unknown = trainer.resumed?.loopState;
+    if (!trainer.resumed) {
+      const bytes = await io.store?.load();
+      if (!bytes) throw new InvalidConfigError('there is no checkpoint to resume from in this output directory');
+      loaded = await trainer.importCheckpoint(bytes);
+    }
+    state = await loopState(trainer, loaded);
+    state.options = applyLoopOverrides(state.options, options, !!io.allowOverrides);
   }
-  const o = resolveRunOptions(state?.options ?? options);
-  const seed = o.seed ?? 42;
+  const here: RunData = { train: fingerprint(data.train), test: fingerprint(data.test), source: data.source };
+  if (state?.data) sameData(state.data, here);
+  const o = state?.options ?? (await trainer.resolveLoop(options));
+  const seed = trainer.options.seed;
   const now = io.now ?? (() => performance.now() / 1000);
   const { train: trainSubset, val: valSubset } = trainValSplit(data.train, seed, o.valSize, o.trainSize);
   const val: Subset = o.valSize > 0 ? valSubset : all(data.test);
@@ -185,8 +276,11 @@ export async function train(
   const epochRows = trainSubset.indices.length;
   const perStep = semi ? o.unlabeledBatchSize : o.batchSize;
   const batches = Math.ceil(epochRows / perStep);
-  state ??= { version: 1, epoch: 0, batch: 0, history: [], sums: zeroSums(), seconds: 0, options: o };
+  state ??= { version: 2, epoch: 0, batch: 0, history: [], sums: zeroSums(), seconds: 0, options: o, data: here };
+  // A checkpoint from before the data was recorded takes this data's record from now on.
+  state.data ??= here;
 
+  await callbacks.onStart?.(o, state.data);
   const valData = gather(val.set, val.indices);
   const result: RunResult = { history: state.history, interrupted: false, seconds: state.seconds, step: trainer.step };
   const started = now() - state.seconds;
@@ -194,10 +288,13 @@ export async function train(
   let imagesThisRun = 0;
   const runStart = now();
   const stepsTotal = o.epochs * batches;
+  const watch = divergenceWatch();
+  let epochStart = now();
 
   const checkpoint = async () => {
     if (!io.store) return;
     state.seconds = now() - started;
+    state.epochSeconds = state.batch > 0 ? now() - epochStart : 0;
     await io.store.save(await trainer.exportCheckpoint(state));
     lastCheckpoint = now();
     await callbacks.onCheckpoint?.(trainer.step);
@@ -205,7 +302,10 @@ export async function train(
 
   for (; state.epoch < o.epochs; state.epoch++, state.batch = 0, state.sums = zeroSums()) {
     const lr = o.lr * o.lrDecay ** state.epoch;
-    const epochStart = now();
+    epochStart = now() - (state.batch > 0 ? (state.epochSeconds ?? 0) : 0);
+    // The ETA counts the validations still to come, at the last one's pace.
+    const last = state.history.at(-1);
+    const validationSeconds = last ? last.seconds - last.trainSeconds : 0;
     const order = epochOrder(trainSubset, seed, semi ? 'unlabeled' : 'labeled', state.epoch);
     for (; state.batch < batches; state.batch++) {
       await yieldToEventLoop();
@@ -229,6 +329,7 @@ export async function train(
         stats = await trainer.trainStep(l.x, l.y, lr);
         imagesThisRun += rows.length;
       }
+      watch(stats.loss, trainer.step);
       const s = state.sums;
       s.loss += stats.loss;
       s.ce += stats.ce;
@@ -249,7 +350,7 @@ export async function train(
         stats,
         runningLoss: s.loss / s.steps,
         imagesPerSecond: rate,
-        etaSeconds: ((stepsTotal - done) * perStep) / Math.max(rate, 1e-9),
+        etaSeconds: ((stepsTotal - done) * perStep) / Math.max(rate, 1e-9) + (o.epochs - state.epoch) * validationSeconds,
       });
       if (now() - lastCheckpoint >= o.checkpointSeconds && state.batch + 1 < batches) {
         state.batch += 1; // the checkpoint resumes at the next batch
@@ -286,9 +387,49 @@ export async function train(
   }
   state.batch = 0;
   await checkpoint();
-  const testData = gather(data.test, all(data.test).indices);
-  result.test = await trainer.evaluate(testData.x, testData.y, o.evalBatchSize);
+  // The test set in parts, so a stop asked for meanwhile is honoured within one part (the
+  // checkpoint above already holds the trained weights; a resume runs only this evaluation).
+  const test = await evaluateStoppable(trainer, data.test, o.evalBatchSize, io.signal);
+  if (!test) {
+    result.interrupted = true;
+    result.seconds = now() - started;
+    result.step = trainer.step;
+    return result;
+  }
+  result.test = test;
   result.seconds = now() - started;
   result.step = trainer.step;
   return result;
+}
+
+/** `set` evaluated in parts of a few batches; undefined when `signal` stops it first. */
+async function evaluateStoppable(trainer: Trainer, set: ImageSet, batchSize: number, signal?: AbortSignal): Promise<EvalStats | undefined> {
+  const rows = all(set).indices;
+  const part = batchSize * 4;
+  const parts: EvalStats[] = [];
+  for (let at = 0; at < rows.length; at += part) {
+    await yieldToEventLoop();
+    if (signal?.aborted) return undefined;
+    const d = gather(set, rows.subarray(at, Math.min(at + part, rows.length)));
+    parts.push(await trainer.evaluate(d.x, d.y, batchSize));
+  }
+  const count = parts.reduce((a, p) => a + p.count, 0);
+  const confusion = new Uint32Array(parts[0]!.confusion.length);
+  for (const p of parts) for (let i = 0; i < confusion.length; i++) confusion[i]! += p.confusion[i]!;
+  const k = Math.round(Math.sqrt(confusion.length));
+  let correct = 0;
+  for (let c = 0; c < k; c++) correct += confusion[c * k + c]!;
+  const predicted = new Uint32Array(count);
+  let at = 0;
+  for (const p of parts) {
+    predicted.set(p.predicted, at);
+    at += p.predicted.length;
+  }
+  return {
+    loss: parts.reduce((a, p) => a + p.loss * p.count, 0) / count,
+    accuracy: correct / count,
+    count,
+    confusion,
+    predicted,
+  };
 }

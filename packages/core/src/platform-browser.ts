@@ -33,6 +33,16 @@ export const browserPlatform: Platform = {
     const { loadWasm } = await import('@vat/wasm');
     return { engine: 'wasm', bindings: await loadWasm(), threads: 1, label: 'WebAssembly', reason };
   },
+  async bindings() {
+    // Where the threaded module will run the CPU backend, it answers these calls too, so a page
+    // that trains on the CPU never fetches the 26 MB main module.
+    if (!threadsUnavailable()) {
+      const { loadThreadedBindings } = await import('@vat/wasm/threads');
+      return loadThreadedBindings();
+    }
+    const { loadWasm } = await import('@vat/wasm');
+    return loadWasm();
+  },
   async gpu() {
     return typeof navigator !== 'undefined' ? (navigator as Navigator).gpu : undefined;
   },

@@ -115,6 +115,9 @@ export const nodePlatform: Platform = {
     }
     return wasmEngine(backend, threads);
   },
+  async bindings() {
+    return (await nodePlatform.engine('auto', 'cpu', 1)).bindings;
+  },
   gpu: installNodeWebGpu,
   noGpuAdvice: 'WebGPU is not available in this Node process; use --backend cpu',
 };

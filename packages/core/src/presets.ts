@@ -1,6 +1,6 @@
 // Named option sets, shared by the CLI and the web demo. Options given explicitly (CLI flags,
 // form fields) override a preset's values.
-import type { RunOptions } from './loop.js';
+import type { RunOptions } from './options.js';
 
 export interface Preset {
   description: string;

@@ -4,62 +4,28 @@
 // call is pending, so the handle queues its own calls: callers may fire them concurrently.
 
 import { type AdapterReport, type BackendName, type ResolvedBackend, parseBackend, resolveBackend } from './backend.js';
-import { type CoreHandle, type EngineChoice, type EngineName, parseEngine, parseThreads, platform } from './engine.js';
-import { InvalidConfigError, coreCall } from './errors.js';
+import { type CoreBindings, type CoreHandle, type EngineChoice, type EngineName, parseEngine, parseThreads, platform } from './engine.js';
+import { InvalidConfigError, WeightsFormatError, coreCall } from './errors.js';
+import {
+  type EngineOptions,
+  type LoopOptions,
+  type ResolvedLoopOptions,
+  type ResolvedTrainerOptions,
+  type RunOptions,
+  type TrainerOptions,
+  coreOptions,
+  resolveWith,
+  splitOptions,
+} from './options.js';
 
-/** Options shared by the API, the CLI flags and the web form (same names). */
-export interface ModelOptions {
-  /** The seed's dropout (.25 after the pool, .5 after the hidden layer). Default false. */
-  dropout?: boolean;
-  /** Side of the square input. Default 28. */
-  imageSize?: number;
-  /** Filters per conv layer. Default 32. */
-  convFilters?: number;
-  /** Hidden units. Default 128. */
-  hidden?: number;
-  /** Default 10. */
-  classes?: number;
-}
-
-export interface VatOptions {
-  /** Add alpha * LDS to the loss. Default true. */
-  vat?: boolean;
-  /** Norm of r_adv per sample. Default 1 (the seed's). */
-  eps?: number;
-  /** Norm of the power-iteration probe. Default 10 (the seed's; the paper's code uses 1e-6). */
-  xi?: number;
-  /** Default 1. */
-  powerIterations?: number;
-  /** Weight of LDS. Default 1. */
-  alpha?: number;
-  /** Add the entropy of p(y|x) on the VAT batch (VAT+EntMin). Default false. */
-  entmin?: boolean;
-}
-
-export interface OptimizerOptions {
-  /** Default 'adadelta' (the seed's). */
-  optimizer?: 'adadelta' | 'adam';
-  /** Adadelta decay. Default 0.95. */
-  rho?: number;
-  /** Adam moments. Defaults 0.9 and 0.999. */
-  beta1?: number;
-  beta2?: number;
-  /** Default 1e-7 (Keras and tfjs). */
-  epsilon?: number;
-}
-
-export interface TrainerOptions extends ModelOptions, VatOptions, OptimizerOptions {
-  /** 'auto' (default): a hardware WebGPU adapter if there is one, else CPU. */
-  backend?: BackendName;
-  /**
-   * Where the crate runs: 'native' (the Node addon), 'wasm', or 'auto' (default): the native
-   * addon for the CPU backend in Node when it is built, else wasm.
-   */
-  engine?: EngineName;
-  /** Threads of the CPU backend. Default: every core the engine can use. */
-  threads?: number;
-  /** Seeds weight init, dropout and the VAT direction. Default 42. */
-  seed?: number;
+/** A checkpoint's loop state: JSON, or a WeightsFormatError that says the file is damaged. */
+function parseLoopState(s: string): unknown {
+  if (!s) return null;
+  try {
+    return JSON.parse(s);
+  } catch (e) {
+    throw new WeightsFormatError(`the checkpoint's loop state is not JSON (${(e as Error).message}); the file is damaged`);
+  }
 }
 
 export interface StepStats {
@@ -77,22 +43,37 @@ export interface EvalStats {
   count: number;
   /** classes x classes, row = true label, column = prediction. */
   confusion: Uint32Array;
+  /** The predicted class of each image. */
+  predicted: Uint32Array;
 }
 
-/** The JSON config the wasm core takes (camelCase, nested model). */
-export function coreConfig(o: TrainerOptions): Record<string, unknown> {
-  const model: Record<string, unknown> = {};
-  for (const k of ['dropout', 'imageSize', 'convFilters', 'hidden', 'classes'] as const) {
-    if (o[k] !== undefined) model[k] = o[k];
+/** The adversarial direction on the live weights (`Trainer.vatView`). */
+export interface VatView {
+  /** [n, h * w], of norm eps per image. */
+  rAdv: Float32Array;
+  /** p(y|x) and p(y|x + r_adv), [n, classes]. */
+  p: Float32Array;
+  q: Float32Array;
+  /** KL(p || q) per image. */
+  kl: Float32Array;
+}
+
+/** Refuses the loop's options where only the trainer's belong (they would be silently ignored). */
+function trainerOnly(options: TrainerOptions): void {
+  const { loop } = splitOptions(options as RunOptions);
+  const given = Object.entries(loop).filter(([, v]) => v !== undefined);
+  if (given.length) {
+    throw new InvalidConfigError(
+      `${given.map(([k]) => k).join(', ')} ${given.length === 1 ? 'is an option' : 'are options'} of the loop: pass ${given.length === 1 ? 'it' : 'them'} to train(), not Trainer.create()`,
+    );
   }
-  const out: Record<string, unknown> = { model };
-  for (const k of ['seed', 'vat', 'eps', 'xi', 'powerIterations', 'alpha', 'entmin', 'optimizer', 'rho', 'beta1', 'beta2', 'epsilon'] as const) {
-    if (o[k] !== undefined) out[k] = o[k];
-  }
-  if (o.seed !== undefined && !(Number.isSafeInteger(o.seed) && o.seed >= 0)) {
-    throw new InvalidConfigError(`seed must be a non-negative integer, got ${o.seed}`);
-  }
-  return out;
+}
+
+/** The core's TrainConfig JSON for `options`: every default filled in by the core, every value checked. */
+async function trainConfig(bindings: CoreBindings, options: TrainerOptions): Promise<string> {
+  trainerOnly(options);
+  const json = await coreCall(() => bindings.resolveOptions(JSON.stringify(coreOptions(options))));
+  return JSON.stringify((JSON.parse(json) as { train: unknown }).train);
 }
 
 /** Picks the backend and starts the engine for it. */
@@ -124,15 +105,67 @@ export class Trainer {
     readonly config: Record<string, unknown> & { model: Record<string, number | boolean> },
     /** The vat-core crate's version, for run.json and bug reports. */
     readonly coreVersion: string,
+    private readonly bindings: CoreBindings,
+    private readonly requested: TrainerOptions,
   ) {}
 
-  static async create(options: TrainerOptions = {}): Promise<Trainer> {
-    const config = JSON.stringify(coreConfig(options));
+  /** Set by `fromCheckpoint`: the checkpoint's loop state (for `train`) and the settings the resume changed. */
+  resumed?: { loopState: unknown; overridden: string[] };
+
+  /**
+   * A trainer that continues the run in `checkpoint` from the file alone: its settings, weights,
+   * optimiser state and RNG state. `overrides` may change the VAT hyperparameters (eps, xi,
+   * alpha, powerIterations, vat, entmin); a change is refused with an error that names it unless
+   * `allowOverrides` is set, and the model, the optimiser and the seed never change.
+   */
+  static async fromCheckpoint(
+    checkpoint: Uint8Array,
+    options: EngineOptions & { overrides?: TrainerOptions; allowOverrides?: boolean } = {},
+  ): Promise<Trainer> {
     const { report, choice } = await start(options);
-    await coreCall(() => choice.bindings.parseConfig(config)); // fail on bad options before making a device
+    const overrides = JSON.stringify(coreOptions(splitOptions({ ...options.overrides }).trainer));
+    const handle = await coreCall(() => choice.bindings.resumeTrainer(report.backend, checkpoint, overrides, !!options.allowOverrides, choice.threads));
+    if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
+    const t = new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
+    t.resumed = { loopState: parseLoopState(handle.resumedLoopState), overridden: JSON.parse(handle.overridden) };
+    return t;
+  }
+
+  /**
+   * A trainer holding the weights in a weights file (or checkpoint), to evaluate or predict with:
+   * its model is the one the file declares, checked against the file's tensors before anything is
+   * built (a file that declares other shapes than it holds is a WeightsFormatError).
+   */
+  static async fromWeights(weights: Uint8Array, options: EngineOptions = {}): Promise<Trainer> {
+    const { report, choice } = await start(options);
+    const handle = await coreCall(() => choice.bindings.trainerFromWeights(report.backend, weights, choice.threads));
+    if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
+    return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
+  }
+
+  static async create(options: TrainerOptions = {}): Promise<Trainer> {
+    const { report, choice } = await start(options);
+    const config = await trainConfig(choice.bindings, options); // fails on bad options before a device is made
     const handle = await coreCall(() => choice.bindings.createTrainer(report.backend, config, choice.threads));
     if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
-    return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version());
+    return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
+  }
+
+  /** The trainer's own options, every default filled in (the core's), as `Trainer.create` takes them. */
+  get options(): ResolvedTrainerOptions {
+    const { model, ...rest } = this.config;
+    return {
+      ...model,
+      ...rest,
+      backend: this.requested.backend ?? 'auto',
+      engine: this.requested.engine ?? 'auto',
+      threads: this.requested.threads,
+    } as ResolvedTrainerOptions;
+  }
+
+  /** The loop's options with the core's defaults, the learning rate this trainer's optimiser's. */
+  async resolveLoop(options: LoopOptions): Promise<ResolvedLoopOptions> {
+    return (await resolveWith(this.bindings, { ...options, optimizer: this.options.optimizer })).loop;
   }
 
   /** Runs `f` on the handle after every call queued before it. */
@@ -177,8 +210,22 @@ export class Trainer {
   evaluate(x: Float32Array, y: Uint32Array, batchSize = 250): Promise<EvalStats> {
     return this.call(async (h) => {
       const e = await h.evaluate(x, y, batchSize);
-      const out = { loss: e.loss, accuracy: e.accuracy, count: e.count, confusion: e.confusion };
+      const out = { loss: e.loss, accuracy: e.accuracy, count: e.count, confusion: e.confusion, predicted: e.predicted };
       e.free?.();
+      return out;
+    });
+  }
+
+  /**
+   * r_adv for the images `x` on the current weights, with the trainer's eps, xi and power
+   * iterations, dropout off and d drawn from `seed` (the same seed gives the same d as the model
+   * changes), with p(y|x), p(y|x + r_adv) and their KL per image.
+   */
+  vatView(x: Float32Array, seed: number): Promise<VatView> {
+    return this.call(async (h) => {
+      const v = await h.vatView(x, seed);
+      const out = { rAdv: (v.rAdv ?? v.r_adv)!, p: v.p, q: v.q, kl: v.kl };
+      v.free?.();
       return out;
     });
   }
@@ -205,8 +252,7 @@ export class Trainer {
   /** Restores a checkpoint and returns the loopState stored with it. */
   importCheckpoint(bytes: Uint8Array): Promise<unknown> {
     return this.call(async (h) => {
-      const s = await h.importCheckpoint(bytes);
-      return s ? JSON.parse(s) : null;
+      return parseLoopState(await h.importCheckpoint(bytes));
     });
   }
 
@@ -247,11 +293,12 @@ export interface Inspection {
  */
 export async function inspect(backend: ResolvedBackend, options: TrainerOptions, input: InspectInput): Promise<Inspection> {
   const { report, choice } = await start({ ...options, backend });
+  const config = await trainConfig(choice.bindings, options);
   const r = await coreCall(() =>
     choice.bindings.inspect(
       report.backend,
       choice.threads,
-      JSON.stringify(coreConfig(options)),
+      config,
       input.weights,
       input.x,
       input.y,

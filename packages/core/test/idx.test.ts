@@ -27,6 +27,27 @@ describe('idx reader', () => {
     expect(Array.from(set.labels)).toEqual([0, 1, 9]);
   });
 
+  it('names a gzipped, a float and an empty file as such, not by their magic number', () => {
+    const gz = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    expect(() => parseImageSet(gz, labels([1]))).toThrow(/images is gzip-compressed/);
+    const float = images(1);
+    float[2] = 0x0d;
+    expect(() => parseImageSet(float, labels([1]))).toThrow(/element type 0xd; only unsigned bytes/);
+    expect(() => parseImageSet(new Uint8Array(0), labels([1]))).toThrow(/images is 0 bytes long/);
+    expect(() => parseImageSet(images(1), new Uint8Array(0))).toThrow(/labels is 0 bytes long/);
+  });
+
+  it('reads gzipped idx files from disk', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const { readImageSet } = await import('../src/node.js');
+    const dir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'vat-idx-'));
+    await fs.writeFile(path.join(dir, 'i.gz'), gzipSync(images(3)));
+    await fs.writeFile(path.join(dir, 'l'), labels([0, 1, 2]));
+    expect(await readImageSet(path.join(dir, 'i.gz'), path.join(dir, 'l'))).toMatchObject({ count: 3, rows: 4 });
+    await fs.writeFile(path.join(dir, 'bad.gz'), Uint8Array.from([0x1f, 0x8b, 1, 2, 3]));
+    await expect(readImageSet(path.join(dir, 'bad.gz'), path.join(dir, 'l'))).rejects.toThrow(/is gzip-compressed but does not inflate/);
+  });
+
   it('rejects_images_file_with_wrong_magic', () => {
     expect(() => parseImageSet(labels([1, 2]), labels([1, 2]))).toThrow(InvalidInputError);
     expect(() => parseImageSet(labels([1, 2]), labels([1, 2]))).toThrow(/magic number 2049 is not 2051/);

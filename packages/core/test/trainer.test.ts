@@ -116,10 +116,22 @@ describe('Trainer on the CPU backend (the native addon, as auto picks in Node)',
     await a.trainStep(b.x, b.y, 0.01);
     const ck = await a.exportCheckpoint({ epoch: 3 });
     const next = await a.trainStep(b.x, b.y, 0.01);
-    const c = await create({ backend: 'cpu', seed: 1, dropout: true, optimizer: 'adam' });
+    const c = await create({ backend: 'cpu', seed: 9, dropout: true, optimizer: 'adam' });
     expect(await c.importCheckpoint(ck)).toEqual({ epoch: 3 });
     expect(c.step).toBe(1);
     expect(await c.trainStep(b.x, b.y, 0.01)).toEqual(next);
+    // From the file alone: the same settings, weights, optimiser and RNG state.
+    const d = await Trainer.fromCheckpoint(ck, { backend: 'cpu' });
+    expect(d.resumed?.loopState).toEqual({ epoch: 3 });
+    expect(await d.trainStep(b.x, b.y, 0.01)).toEqual(next);
+    d.dispose();
+  });
+
+  it('refuses a checkpoint written with other settings, naming them', async () => {
+    const a = await create({ backend: 'cpu', seed: 9 });
+    const ck = await a.exportCheckpoint({});
+    const other = await create({ backend: 'cpu', seed: 1 });
+    await expect(other.importCheckpoint(ck)).rejects.toThrow(/seed \(checkpoint 9, here 1\)/);
   });
 
   it('throws after dispose', async () => {
@@ -190,17 +202,5 @@ describe('engines and threads', () => {
     const b = gather(mnist.train, rows(8));
     const s = await t.trainStep(b.x, b.y, 1);
     expect(s.loss).toBeCloseTo(s.ce + s.lds, 5);
-  });
-});
-
-describe('backend selection', () => {
-  it('auto falls back to CPU without a hardware adapter', async () => {
-    const t = await create({ backend: 'auto' });
-    expect(['cpu', 'webgpu']).toContain(t.backend);
-    if (t.backend === 'cpu') expect(t.adapter.reason).toMatch(/^auto:/);
-  });
-
-  it('has a class for a missing backend', () => {
-    expect(new BackendUnavailableError('x').name).toBe('BackendUnavailableError');
   });
 });

@@ -4,7 +4,7 @@
 // sqrt(E[g^2] + eps) using E[g^2] from *before* this step's gradient is folded in (see
 // tfjs-core/dist/optimizers/adadelta_optimizer.js), so its first step is update = g exactly.
 // Zeiler's Algorithm 1 and Keras use the updated accumulator. tf.train.adam does follow
-// Kingma & Ba; test/optim.test.ts checks our Adam against it.
+// Kingma & Ba; test/reference.test.ts (adam_matches_tf_train_adam_over_three_steps) checks our Adam against it.
 
 import * as tf from '@tensorflow/tfjs';
 

@@ -1,11 +1,11 @@
 // The page: the form, the controls and the pictures. Training runs in worker.ts; this file
 // only sends it calls and draws what it reports. Everything the end-to-end tests check is also
 // kept on `window.__vat` (state below), so they read numbers, not pixels.
-import type { EpochStats, ResolvedBackend, RunOptions } from '@vat/core';
+import { type EpochStats, OPTIONS, type OptionSpec, type ResolvedBackend, type RunOptions } from '@vat/core';
 
 import { drawConfusion, drawGray, drawSigned, lineChart, probabilityBars } from './charts.js';
 import { SIDE, drawingPad, toMnist } from './draw.js';
-import { FORM_DEFAULTS, PRESETS } from './presets.js';
+import { PRESETS } from './presets.js';
 import type { DataSummary, EvalSummary, ProbeResult, Reply, RunEnd, RunPhase, StoredRun, ViewUpdate, WireError, WorkerApi, WorkerEvent } from './protocol.js';
 
 // ---------- the worker ----------
@@ -113,35 +113,52 @@ const asWire = (err: unknown): WireError => ({ name: (err as Error).name ?? 'Err
 
 // ---------- the form ----------
 
-const NUMBER_FIELDS = [
-  'epochs',
-  'batchSize',
-  'unlabeledBatchSize',
-  'labeled',
-  'trainSize',
-  'valSize',
-  'eps',
-  'xi',
-  'powerIterations',
-  'alpha',
-  'lr',
-  'lrDecay',
-  'seed',
-  'threads',
-  'checkpointSeconds',
-] as const;
-const BOOLEAN_FIELDS = ['dropout', 'vat', 'entmin'] as const;
-const defaultLr = (optimizer: string) => (optimizer === 'adam' ? 0.002 : 1.0);
+/** The form's fieldsets: @vat/core's OPTIONS by group (the CLI's flags come from the same table). */
+const FIELDSETS: [string, OptionSpec['group'][]][] = [
+  ['data and loop', ['loop']],
+  ['model and VAT', ['model', 'vat']],
+  ['optimiser and engine', ['optimizer', 'engine']],
+];
+const OPTION_ENTRIES = Object.entries(OPTIONS) as [keyof RunOptions, OptionSpec][];
 
-function applyPreset(name: string): void {
-  const preset = PRESETS[name]!;
-  const o: RunOptions = { ...FORM_DEFAULTS, ...preset.options };
-  for (const k of NUMBER_FIELDS) {
-    const v = o[k] ?? (k === 'lr' ? defaultLr(o.optimizer ?? 'adadelta') : undefined);
-    field(k).value = v === undefined ? '' : String(v);
+/** Builds one input per option, before the form's buttons. */
+function buildForm(): void {
+  const controls = form.querySelector('.controls')!;
+  for (const [legend, groups] of FIELDSETS) {
+    const set = document.createElement('fieldset');
+    set.innerHTML = `<legend>${legend}</legend>`;
+    for (const [key, spec] of OPTION_ENTRIES.filter(([, o]) => groups.includes(o.group))) {
+      const label = document.createElement('label');
+      label.title = spec.help;
+      if (spec.kind === 'boolean') {
+        label.className = 'check';
+        label.innerHTML = `<input name="${key}" type="checkbox" /> ${key}`;
+      } else if (spec.kind === 'choice') {
+        label.innerHTML = `${key} <select name="${key}">${spec.choices!.map((c) => `<option value="${c}">${c}</option>`).join('')}</select>`;
+      } else {
+        const min = spec.min ?? 0;
+        label.innerHTML = `${key} <input name="${key}" type="number" min="${min}" step="${spec.kind === 'int' ? 1 : 'any'}" placeholder="${key === 'threads' ? 'every core' : 'off'}" />`;
+      }
+      set.append(label);
+    }
+    form.insertBefore(set, controls);
   }
-  for (const k of BOOLEAN_FIELDS) (field(k) as HTMLInputElement).checked = !!o[k];
-  field('optimizer').value = o.optimizer ?? 'adadelta';
+  const preset = field('preset') as HTMLSelectElement;
+  preset.innerHTML = Object.keys(PRESETS)
+    .map((k) => `<option value="${k}">${k}</option>`)
+    .join('');
+}
+
+/** Shows a preset's options with every default filled in (the core's, resolved by the worker). */
+async function applyPreset(name: string): Promise<void> {
+  const preset = PRESETS[name]!;
+  const r = await call('resolveOptions', preset.options);
+  const o: Record<string, unknown> = { ...r.trainer, ...r.loop };
+  for (const [key, spec] of OPTION_ENTRIES) {
+    const el = field(key);
+    if (spec.kind === 'boolean') (el as HTMLInputElement).checked = !!o[key];
+    else el.value = o[key] === undefined || o[key] === null ? '' : String(o[key]);
+  }
   $('preset-description').textContent = preset.description;
 }
 
@@ -149,21 +166,29 @@ function applyPreset(name: string): void {
 function readOptions(): RunOptions {
   const preset = PRESETS[field('preset').value]!;
   const o: Record<string, unknown> = { ...preset.options };
-  for (const k of NUMBER_FIELDS) {
-    const text = field(k).value.trim();
-    if (text === '') delete o[k];
-    else o[k] = Number(text);
+  for (const [key, spec] of OPTION_ENTRIES) {
+    const el = field(key);
+    if (spec.kind === 'boolean') o[key] = (el as HTMLInputElement).checked;
+    else if (el.value.trim() === '') delete o[key];
+    else o[key] = spec.kind === 'choice' ? el.value : Number(el.value);
   }
-  for (const k of BOOLEAN_FIELDS) o[k] = (field(k) as HTMLInputElement).checked;
-  o.optimizer = field('optimizer').value;
-  o.backend = field('backend').value;
   return o as RunOptions;
 }
 
-field('preset').addEventListener('change', () => applyPreset(field('preset').value));
-field('optimizer').addEventListener('change', () => {
-  field('lr').value = String(defaultLr(field('optimizer').value));
-});
+/** The form's own listeners (its inputs exist once buildForm has run). */
+function listenToForm(): void {
+  field('preset').addEventListener('change', () => void applyPreset(field('preset').value).catch((err) => showError('train', asWire(err))));
+  // Another optimiser brings its own default learning rate.
+  field('optimizer').addEventListener(
+    'change',
+    () =>
+      void call('resolveOptions', { optimizer: field('optimizer').value as RunOptions['optimizer'] })
+        .then((r) => {
+          field('lr').value = String(r.loop.lr);
+        })
+        .catch((err) => showError('train', asWire(err))),
+  );
+}
 
 // ---------- phases and buttons ----------
 
@@ -189,7 +214,7 @@ function updateButtons(): void {
   if (state.storedRun) {
     const s = state.storedRun;
     $('stored-run-text').textContent =
-      `A saved run is in this browser's storage: step ${s.step}, epoch ${s.epoch + 1} of ${s.options.epochs ?? 1}, trained on ${s.dataSource.replace(' | ', ' and ')}, saved ${new Date(s.savedAt).toLocaleString()}.`;
+      `A saved run is in this browser's storage: step ${s.step}, epoch ${s.epoch + 1} of ${s.epochs}, trained on ${s.dataSource.replace(' | ', ' and ')}, saved ${new Date(s.savedAt).toLocaleString()}.`;
   }
 }
 
@@ -476,18 +501,25 @@ async function runToEnd(p: Promise<RunEnd>, before: RunPhase): Promise<void> {
 
 buttons.start.addEventListener('click', () => {
   const options = readOptions();
-  state.valSize = options.valSize ?? 5000;
   const before = state.phase as RunPhase;
   startedRun();
   setPhase('starting');
-  void runToEnd(call('start', options), before);
+  void runToEnd(
+    call('resolveOptions', options).then((r) => {
+      state.valSize = r.loop.valSize;
+      return call('start', options);
+    }),
+    before,
+  );
 });
 const resume = () => {
-  state.valSize = state.storedRun?.options.valSize ?? 5000;
+  // A stored run's options were resolved when it started.
+  state.valSize = Number(state.storedRun?.valSize);
   const before = state.phase as RunPhase;
   setPhase('starting');
   state.test = undefined;
-  void runToEnd(call('resume'), before);
+  // Where it runs is the form's choice now; what it trains with is the checkpoint's.
+  void runToEnd(call('resume', field('backend').value), before);
 };
 buttons.resume.addEventListener('click', resume);
 $('resume-stored').addEventListener('click', resume);
@@ -634,7 +666,9 @@ async function predictDrawing(): Promise<void> {
 // ---------- start-up ----------
 
 async function boot(): Promise<void> {
-  applyPreset('default');
+  buildForm();
+  listenToForm();
+  await applyPreset('default');
   renderCharts();
   const probe = await call('probe');
   state.probe = probe;

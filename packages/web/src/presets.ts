@@ -1,7 +1,7 @@
 // The web demo's presets: @vat/core's PRESETS (the CLI's), with one change. The web `default`
 // trains on 2000 examples with 1000 held out, not 15000 and 2000, so that a run shows progress
 // within a minute or two on a software WebGPU adapter.
-import { PRESETS as CORE_PRESETS, type Preset, type RunOptions } from '@vat/core';
+import { PRESETS as CORE_PRESETS, type Preset } from '@vat/core';
 
 export type { Preset };
 
@@ -11,23 +11,4 @@ export const PRESETS: Record<string, Preset> = {
     description: 'quick supervised VAT run (the CLI default on 2000 examples)',
     options: { ...CORE_PRESETS.default.options, trainSize: 2000, valSize: 1000 },
   },
-};
-
-/** Values the form shows where a preset leaves an option unset (the API's defaults). */
-export const FORM_DEFAULTS: RunOptions = {
-  epochs: 1,
-  batchSize: 128,
-  unlabeledBatchSize: 250,
-  valSize: 5000,
-  dropout: false,
-  vat: true,
-  entmin: false,
-  eps: 1,
-  xi: 10,
-  powerIterations: 1,
-  alpha: 1,
-  optimizer: 'adadelta',
-  lrDecay: 1,
-  seed: 42,
-  checkpointSeconds: 20,
 };

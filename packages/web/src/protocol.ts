@@ -1,6 +1,6 @@
 // Messages between the page (main.ts) and the training worker (worker.ts). Requests are calls
 // with an id and a reply; events are pushed by the worker while a run goes on.
-import type { EpochStats, ResolvedBackend, RunOptions, StepStats } from '@vat/core';
+import type { EpochStats, ResolvedBackend, ResolvedOptions, RunOptions, StepStats } from '@vat/core';
 
 /** An error as it crosses postMessage: the stable `name` of @vat/core's classes and the message. */
 export interface WireError {
@@ -30,8 +30,10 @@ export interface ProbeResult {
 }
 
 /** Kept in IndexedDB beside the checkpoint, so a reloaded page knows what it resumes. */
+/** What the page shows of a run kept in IndexedDB. The checkpoint beside it is what resumes it. */
 export interface StoredRun {
-  options: RunOptions;
+  epochs: number;
+  valSize: number;
   dataSource: string;
   step: number;
   epoch: number;
@@ -112,6 +114,8 @@ export interface WorkerApi {
   probe(): Promise<ProbeResult>;
   loadMnist(baseUrl: string): Promise<DataSummary>;
   loadFiles(files: { trainImages?: File; trainLabels?: File; testImages?: File; testLabels?: File }): Promise<DataSummary>;
+  /** The core's defaults applied to `options` (the form shows these). */
+  resolveOptions(options: RunOptions): Promise<ResolvedOptions>;
   start(options: RunOptions): Promise<RunEnd>;
   resume(backend?: string): Promise<RunEnd>;
   pause(): Promise<void>;

@@ -6,16 +6,15 @@ import {
   InvalidConfigError,
   InvalidInputError,
   type RunOptions,
-  Rng,
   Trainer,
   all,
-  flatWeights,
   gather,
-  inspect,
   modelConfig,
   parseImageSet,
   probeWebGpu,
-  resolveRunOptions,
+  type LoopOptions,
+  type ResolvedLoopOptions,
+  resolveOptions,
   train,
 } from '@vat/core';
 
@@ -36,7 +35,6 @@ const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k
 let mnist: { train: ImageSet; test: ImageSet } | undefined;
 let data: { train: ImageSet; test: ImageSet; source: string } | undefined;
 let trainer: Trainer | undefined;
-let raw: Raw | undefined;
 let running: { controller: AbortController; stopping: boolean } | undefined;
 const store = new IdbCheckpointStore();
 let viewIndices = [0, 1, 2, 3];
@@ -45,10 +43,8 @@ let refreshEvery = 20;
 let monitorSize = 500;
 let lastProgress = { step: 0, epoch: 0, epochProgress: 0 };
 
-// Every call into the wasm handle goes through one queue. The run's own calls (trainStep,
-// evaluate, checkpoints) and the page's (predict for the drawing pad, export, the VAT view)
-// would otherwise overlap while a WebGPU read-back is awaited, and wasm-bindgen refuses a
-// second borrow of the same Rust object.
+// The Trainer queues its own calls into the core; this queue orders the worker's own sequences
+// (a view refresh against swapping in another trainer).
 let tail: Promise<unknown> = Promise.resolve();
 function exclusive<T>(f: () => Promise<T>): Promise<T> {
   const r = tail.then(f);
@@ -56,26 +52,10 @@ function exclusive<T>(f: () => Promise<T>): Promise<T> {
   return r;
 }
 
-const LOCKED = ['trainStep', 'evaluate', 'predict', 'exportWeights', 'importWeights', 'exportCheckpoint', 'importCheckpoint'] as const;
-type Raw = Pick<Trainer, (typeof LOCKED)[number]>;
-
-/** Routes the trainer's async methods through `exclusive`; returns the unqueued originals. */
-function guard(t: Trainer): Raw {
-  const originals: Record<string, unknown> = {};
-  const methods = t as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-  for (const m of LOCKED) {
-    const original = methods[m]!.bind(t);
-    originals[m] = original;
-    methods[m] = (...a: unknown[]) => exclusive(() => original(...a));
-  }
-  return originals as unknown as Raw;
-}
-
 async function setTrainer(t: Trainer): Promise<void> {
   await exclusive(async () => {
     trainer?.dispose();
     trainer = t;
-    raw = guard(t);
   });
   emit({ event: 'adapter', description: t.adapter.description, backend: t.backend, reason: t.adapter.reason });
 }
@@ -85,10 +65,25 @@ function need<T>(value: T | undefined, message: string): T {
   return value;
 }
 
-async function fetchBytes(url: string): Promise<Uint8Array> {
+/**
+ * A gzipped file, inflated with the browser's DecompressionStream. A server may instead send it
+ * with Content-Encoding: gzip (vite's preview, many static hosts), and then the browser has
+ * inflated it already: the gzip magic decides.
+ */
+async function fetchGzip(url: string): Promise<Uint8Array> {
   const r = await fetch(url);
-  if (!r.ok) throw new InvalidInputError(`could not load ${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
+  if (!r.ok) throw new InvalidInputError(`could not fetch ${url} (HTTP ${r.status})`);
+  return inflated(new Uint8Array(await r.arrayBuffer()), url);
+}
+
+/** `bytes` inflated when they are gzip (idx files are often kept as .gz), else as they are. */
+async function inflated(bytes: Uint8Array, name: string): Promise<Uint8Array> {
+  if (!(bytes[0] === 0x1f && bytes[1] === 0x8b)) return bytes;
+  try {
+    return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'))).arrayBuffer());
+  } catch (e) {
+    throw new InvalidInputError(`${name} is gzip-compressed but does not inflate: ${(e as Error).message}`);
+  }
 }
 
 function checkShape(set: ImageSet, what: string): ImageSet {
@@ -114,99 +109,51 @@ function evalSummary(e: { loss: number; accuracy: number; count: number; confusi
 }
 
 /** Standard normal draws (Box-Muller) from the project's seeded generator: the VAT view's d. */
-function gaussian(rng: Rng, n: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u = Math.max(rng.next(), 1e-12);
-    const v = rng.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    out[i] = r * Math.cos(2 * Math.PI * v);
-    if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * v);
-  }
-  return out;
-}
-
-function klDivergence(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  let kl = 0;
-  for (let i = 0; i < p.length; i++) {
-    if (p[i]! > 0) kl += p[i]! * (Math.log(p[i]!) - Math.log(Math.max(q[i]!, 1e-30)));
-  }
-  return kl;
-}
-
 /**
- * The VAT view and the live test figures, from one consistent set of weights: r_adv from the
- * core's `inspect` on the current weights (dropout off, a fixed seeded d), p(y|x) and
- * p(y|x + r_adv) from the trainer, and predictions on the monitor set. Runs inside `exclusive`.
- *
- * `inspect` runs on the CPU backend whatever the run's backend: for four images it takes
- * about 0.2 s there, against 3-5 s on SwiftShader's WebGPU (measured in headless Chromium on
- * 2 cores), where it would also hold up training. Both backends give the same r_adv to float
- * precision (packages/reference checks them against each other).
+ * The VAT view and the live test figures, from one consistent set of weights: the trainer's own
+ * `vatView` (r_adv, p(y|x), p(y|x + r_adv) and their KL on the live weights, dropout off, a fixed
+ * seeded d) and `evaluate` on the monitor set. Runs inside `exclusive`.
  */
 async function refreshView(): Promise<void> {
-  if (!trainer || !raw || !data) return;
+  if (!trainer || !data) return;
   const t = trainer;
   const test = data.test;
-  const cfg = t.config as Record<string, unknown> & { model: Record<string, number | boolean> };
-  const classes = Number(cfg.model.classes);
+  const classes = t.options.classes;
   const px = test.rows * test.cols;
   const indices = viewIndices.filter((i) => i < test.count);
   const view: ViewUpdate = {
     step: t.step,
     epochProgress: lastProgress.epochProgress,
-    eps: Number(cfg.eps),
-    xi: Number(cfg.xi),
+    eps: t.options.eps,
+    xi: t.options.xi,
     lds: 0,
     samples: [],
     monitor: { count: 0, accuracy: 0, confusion: [] },
     grid: [],
   };
   if (indices.length) {
-    const weights = flatWeights(await raw.exportWeights());
     const v = gather(test, indices);
     // The same d at every refresh, so the pictures change with the model, not with the noise.
-    const d = gaussian(Rng.derive(Number(cfg.seed ?? 42), 'vat-view'), v.x.length);
-    const options = {
-      ...cfg.model,
-      dropout: false,
-      vat: true,
-      entmin: false,
-      eps: view.eps,
-      xi: view.xi,
-      powerIterations: Number(cfg.powerIterations),
-      alpha: 1,
-      seed: Number(cfg.seed ?? 42),
-    };
-    const r = await inspect('cpu', options, { weights, x: v.x, y: v.y, d, lr: 1 });
-    const xAdv = new Float32Array(v.x.length);
-    for (let i = 0; i < xAdv.length; i++) xAdv[i] = v.x[i]! + r.rAdv[i]!;
-    const before = await raw.predict(v.x);
-    const after = await raw.predict(xAdv);
-    view.lds = r.lds;
+    const r = await t.vatView(v.x, t.options.seed);
+    view.lds = r.kl.reduce((a, b) => a + b, 0) / r.kl.length;
     view.samples = indices.map((index, s) => {
       const rAdv = r.rAdv.slice(s * px, (s + 1) * px);
       let sq = 0;
       for (const a of rAdv) sq += a * a;
-      const p = Array.from(before.subarray(s * classes, (s + 1) * classes));
-      const q = Array.from(after.subarray(s * classes, (s + 1) * classes));
-      return { index, label: v.y[s]!, x: v.x.slice(s * px, (s + 1) * px), rAdv, before: p, after: q, norm: Math.sqrt(sq), kl: klDivergence(p, q) };
+      const row = (a: Float32Array) => Array.from(a.subarray(s * classes, (s + 1) * classes));
+      return { index, label: v.y[s]!, x: v.x.slice(s * px, (s + 1) * px), rAdv, before: row(r.p), after: row(r.q), norm: Math.sqrt(sq), kl: r.kl[s]! };
     });
   }
   const n = Math.min(Math.max(monitorSize, GRID), test.count);
   const m = gather(test, all(test).indices.subarray(0, n));
-  const probs = await raw.predict(m.x);
-  const confusion = new Array<number>(classes * classes).fill(0);
-  let correct = 0;
-  for (let i = 0; i < n; i++) {
-    const row = probs.subarray(i * classes, (i + 1) * classes);
-    let best = 0;
-    for (let c = 1; c < classes; c++) if (row[c]! > row[best]!) best = c;
-    confusion[m.y[i]! * classes + best]! += 1;
-    if (best === m.y[i]) correct += 1;
-    if (i < GRID) view.grid.push({ label: m.y[i]!, prediction: best, confidence: row[best]! });
+  const e = await t.evaluate(m.x, m.y);
+  const g = gather(test, all(test).indices.subarray(0, Math.min(GRID, n)));
+  const probs = await t.predict(g.x);
+  for (let i = 0; i < g.y.length; i++) {
+    const prediction = e.predicted[i]!;
+    view.grid.push({ label: g.y[i]!, prediction, confidence: probs[i * classes + prediction]! });
   }
-  view.monitor = { count: n, accuracy: correct / n, confusion };
+  view.monitor = { count: e.count, accuracy: e.accuracy, confusion: Array.from(e.confusion) };
   emit({ event: 'view', view });
 }
 
@@ -214,7 +161,7 @@ function scheduleRefresh(): void {
   exclusive(refreshView).catch((err) => emit({ event: 'error', error: toWire(err), where: 'view' }));
 }
 
-async function run(options: RunOptions, resume: boolean, dataSource: string): Promise<RunEnd> {
+async function run(loop: LoopOptions, resume: boolean, dataSource: string): Promise<RunEnd> {
   const t = need(trainer, 'no trainer');
   const d = need(data, 'load data first');
   const r = { controller: new AbortController(), stopping: false };
@@ -222,11 +169,15 @@ async function run(options: RunOptions, resume: boolean, dataSource: string): Pr
   store.enabled = true;
   emit({ event: 'phase', phase: 'training' });
   try {
+    let options: ResolvedLoopOptions | undefined;
     const result = await train(
       t,
       d,
-      options,
+      loop,
       {
+        onStart: (o) => {
+          options = o;
+        },
         onStep: (p) => {
           lastProgress = { step: p.step, epoch: p.epoch, epochProgress: p.epoch + (p.batch + 1) / p.batches };
           emit({
@@ -252,7 +203,8 @@ async function run(options: RunOptions, resume: boolean, dataSource: string): Pr
           // never shows "paused" while IndexedDB still holds an older step.
           let stored: StoredRun | undefined;
           if (!r.stopping) {
-            const meta: StoredRun = { options, dataSource, step, epoch: lastProgress.epoch, savedAt: new Date().toISOString() };
+            const o = options!;
+            const meta: StoredRun = { epochs: o.epochs, valSize: o.valSize, dataSource, step, epoch: lastProgress.epoch, savedAt: new Date().toISOString() };
             try {
               await store.saveMeta(meta);
               stored = meta;
@@ -297,7 +249,8 @@ const api: WorkerApi = {
   async loadMnist(baseUrl) {
     notRunning('change the data');
     if (!mnist) {
-      const [ti, tl, xi, xl] = await Promise.all(MNIST_FILES.map((f) => fetchBytes(new URL(f, baseUrl).href)));
+      // Fetched gzipped (11 MB instead of 55 MB) and inflated here, as the browser streams it in.
+      const [ti, tl, xi, xl] = await Promise.all(MNIST_FILES.map((f) => fetchGzip(new URL(`${f}.gz`, baseUrl).href)));
       mnist = { train: parseImageSet(ti!, tl!, 'MNIST train'), test: parseImageSet(xi!, xl!, 'MNIST test') };
     }
     data = { ...mnist, source: 'MNIST' };
@@ -310,8 +263,8 @@ const api: WorkerApi = {
       if (!images && !labels) return undefined;
       if (!images || !labels) throw new InvalidInputError(`give both the images and the labels file of the ${what} set (or neither, to keep MNIST's)`);
       const set = parseImageSet(
-        new Uint8Array(await images.arrayBuffer()),
-        new Uint8Array(await labels.arrayBuffer()),
+        await inflated(new Uint8Array(await images.arrayBuffer()), images.name),
+        await inflated(new Uint8Array(await labels.arrayBuffer()), labels.name),
         `${what} set (${images.name}, ${labels.name})`,
       );
       return [checkShape(set, `${what} set`), images.name];
@@ -328,15 +281,19 @@ const api: WorkerApi = {
     return summary();
   },
 
+  async resolveOptions(options) {
+    return resolveOptions(options);
+  },
+
   async start(options) {
     notRunning('start another');
     const dataSource = need(data, 'load data first').source;
-    const o = resolveRunOptions(options);
+    const o = await resolveOptions(options);
     await store.clear();
-    await setTrainer(await Trainer.create(o));
+    await setTrainer(await Trainer.create(o.trainer));
     lastProgress = { step: 0, epoch: 0, epochProgress: 0 };
-    await store.saveMeta({ options: o, dataSource, step: 0, epoch: 0, savedAt: new Date().toISOString() });
-    return run(o, false, dataSource);
+    await store.saveMeta({ epochs: o.loop.epochs, valSize: o.loop.valSize, dataSource, step: 0, epoch: 0, savedAt: new Date().toISOString() });
+    return run(o.loop, false, dataSource);
   },
 
   async resume(backend) {
@@ -346,11 +303,11 @@ const api: WorkerApi = {
     if (meta.dataSource !== d.source) {
       throw new InvalidConfigError(`the saved run trained on ${meta.dataSource.replace(' | ', ' and ')}; load the same data, then resume`);
     }
-    const options = backend ? { ...meta.options, backend: backend as RunOptions['backend'] } : meta.options;
-    // A fresh trainer: the checkpoint restores weights, optimiser state, step and RNG state.
-    await setTrainer(await Trainer.create(options));
+    const bytes = need(await store.load(), 'the saved run has no checkpoint');
+    // The checkpoint alone: its settings, weights, optimiser state, RNG state and loop state.
+    await setTrainer(await Trainer.fromCheckpoint(bytes, { backend: backend as RunOptions['backend'] }));
     lastProgress = { step: meta.step, epoch: meta.epoch, epochProgress: meta.epoch };
-    return run(options, true, meta.dataSource);
+    return run({}, true, meta.dataSource);
   },
 
   async pause() {

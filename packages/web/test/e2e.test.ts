@@ -95,10 +95,27 @@ async function configureView(page: Page): Promise<void> {
   await page.dispatchEvent('#monitor-size', 'change');
 }
 
+/** The MNIST files each page fetched, with their sizes on the wire. */
+const mnistFetches = new WeakMap<Page, { url: string; bytes: number }[]>();
+/** The wasm modules each page (and its workers) fetched, with their sizes. */
+const wasmFetches = new WeakMap<Page, { url: string; bytes: number }[]>();
+
 /** Opens the page; `isolated: false` strips the COOP/COEP headers the preview server sends. */
 async function openPage(b: Browser = browser, { isolated = true } = {}): Promise<Page> {
   const context = await b.newContext({ viewport: { width: 1400, height: 1000 }, acceptDownloads: true });
   const page = await context.newPage();
+  const fetched: { url: string; bytes: number }[] = [];
+  mnistFetches.set(page, fetched);
+  const modules: { url: string; bytes: number }[] = [];
+  wasmFetches.set(page, modules);
+  context.on('response', async (r) => {
+    if (r.url().endsWith('.wasm')) modules.push({ url: r.url(), bytes: (await r.body().catch(() => Buffer.alloc(0))).length });
+  });
+  page.on('response', async (r) => {
+    // Bytes on the wire: a server may send the .gz files with Content-Encoding: gzip (vite's
+    // preview does), and then the body playwright hands back is already inflated.
+    if (r.url().includes('/mnist/')) fetched.push({ url: r.url(), bytes: Number((await r.allHeaders())['content-length'] ?? Number.NaN) });
+  });
   if (!isolated) {
     await page.route('**/*', async (route) => {
       const response = await route.fetch();
@@ -169,6 +186,15 @@ describe('the web demo in headless Chromium', () => {
     expect(await page.textContent('#adapter')).toBe(s.probe.description);
     expect(s.data.train).toMatchObject({ count: 60000, rows: 28, cols: 28, source: 'MNIST' });
     expect(s.data.test).toMatchObject({ count: 10000, source: 'MNIST' });
+    // Fetched gzipped: four .gz files, about 11 MB in all instead of 55 MB.
+    const fetched = mnistFetches.get(page)!;
+    expect(fetched.map((f) => f.url.split('/').pop()).sort()).toEqual([
+      't10k-images-idx3-ubyte.gz',
+      't10k-labels-idx1-ubyte.gz',
+      'train-images-idx3-ubyte.gz',
+      'train-labels-idx1-ubyte.gz',
+    ]);
+    expect(fetched.reduce((a, f) => a + f.bytes, 0)).toBeLessThan(15 * 2 ** 20);
     expect(s.phase).toBe('idle');
     expect(await page.inputValue('#options [name="backend"]')).toBe('webgpu');
     await page.context().close();
@@ -192,6 +218,10 @@ describe('the web demo in headless Chromium', () => {
       const cores = await page.evaluate(() => navigator.hardwareConcurrency);
       expect(await page.textContent('#adapter')).toBe(`CPU: vat-core kernels, WebAssembly, threaded, ${cores} threads`);
       expect(await vatState(page, 's.backend')).toBe('cpu');
+      // The CPU path fetched only the threaded module (0.6 MB), never the 26 MB main one.
+      const modules = wasmFetches.get(page)!;
+      expect(modules.map((m) => m.bytes)).toEqual([expect.any(Number)]);
+      expect(modules[0]!.bytes).toBeLessThan(2 * 2 ** 20);
       await page.click('#stop');
       expect(await waitPhase(page, ['stopped', 'failed'])).toBe('stopped');
       await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.storedRun === null);
@@ -220,107 +250,142 @@ describe('the web demo in headless Chromium', () => {
     }
   });
 
-  it('trains on WebGPU, pauses, resumes after a reload, and reaches the accuracy threshold', async () => {
+  describe('a run on WebGPU: train, pause, reload, resume, finish', () => {
     const { STEPS, BATCH, PAUSE_AT, TEST_SIZE, MIN_ACCURACY } = THRESHOLDS;
-    const page = await openPage();
-    await loadTestFiles(page);
-    expect(await page.textContent('#data-status')).toContain(`${TEST_SIZE} images from small-images-idx3-ubyte`);
-    await setForm(page, { preset: 'default' });
-    await setForm(page, { trainSize: STEPS * BATCH, batchSize: BATCH, epochs: 1, valSize: 100, backend: 'webgpu', checkpointSeconds: 600 });
-    await configureView(page);
-    const started = Date.now();
-    await page.click('#start');
-    await waitPhase(page, ['training']);
-    await page.waitForFunction((n) => (window as unknown as { __vat: VatState }).__vat.step >= n, PAUSE_AT, { timeout: 480_000, polling: 200 });
-    await page.click('#pause');
-    expect(await waitPhase(page, ['paused', 'failed'])).toBe('paused');
-    const pausedAt = await vatState(page, 's.step');
-    expect(pausedAt).toBeGreaterThanOrEqual(PAUSE_AT);
-    expect(await vatState(page, 's.storedRun && s.storedRun.step')).toBe(pausedAt);
+    let page: Page;
+    /** What the run showed on the way; each test below checks one thing of it. */
+    const seen: Record<string, unknown> = {};
+    // biome-ignore lint/suspicious/noExplicitAny: the page's state, read as JSON
+    let s: any;
 
-    // A reload finds the checkpoint in IndexedDB and continues from it exactly, once the data
-    // it trained on is loaded again.
-    await page.reload();
-    await waitReady(page);
-    expect(await vatState(page, 's.storedRun && s.storedRun.step')).toBe(pausedAt);
-    expect(await page.isVisible('#stored-run')).toBe(true);
-    await page.click('#resume-stored');
-    await page.waitForSelector('#train-error[data-error-name="InvalidConfigError"]');
-    expect(await page.textContent('#train-error')).toMatch(/load the same data, then resume/);
-    await loadTestFiles(page);
-    await configureView(page);
-    await page.click('#resume-stored');
-    expect(await waitPhase(page, ['done', 'failed'])).toBe('done');
-    const seconds = (Date.now() - started) / 1000;
-    const s = await vatState(
-      page,
-      '({ steps: s.steps, test: s.test, ips: s.imagesPerSecond, adapter: s.adapter, backend: s.backend, history: s.history, view: s.view, storedRun: s.storedRun })',
-    );
-    console.log(
-      `trained ${STEPS} steps of ${BATCH} in ${seconds.toFixed(0)} s (with a reload); ${s.ips.toFixed(1)} img/s after the resume; ` +
-        `test accuracy ${(100 * s.test.accuracy).toFixed(2)}% on ${s.test.count}; adapter ${s.adapter}`,
-    );
-    expect(s.backend).toBe('webgpu');
-    expect(s.adapter).toMatch(/swiftshader/i);
-    expect(s.steps[0].step).toBe(pausedAt + 1);
-    expect(s.steps.at(-1).step).toBe(STEPS);
-    expect(s.ips).toBeGreaterThan(0);
-    expect(Number(await page.textContent('#ips'))).toBeGreaterThan(0);
-    expect(s.history).toHaveLength(1);
-    expect(s.test.count).toBe(TEST_SIZE);
-    expect(s.test.accuracy).toBeGreaterThan(MIN_ACCURACY);
-    expect(Number(await page.getAttribute('#test-result', 'data-accuracy'))).toBe(s.test.accuracy);
-    expect(s.test.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(TEST_SIZE);
-    expect(s.storedRun).toBeNull(); // a finished run leaves nothing to resume
+    beforeAll(async () => {
+      page = await openPage();
+      await loadTestFiles(page);
+      seen.dataStatus = await page.textContent('#data-status');
+      await setForm(page, { preset: 'default' });
+      await setForm(page, { trainSize: STEPS * BATCH, batchSize: BATCH, epochs: 1, valSize: 100, backend: 'webgpu', checkpointSeconds: 600 });
+      await configureView(page);
+      const started = Date.now();
+      await page.click('#start');
+      await waitPhase(page, ['training']);
+      await page.waitForFunction((n) => (window as unknown as { __vat: VatState }).__vat.step >= n, PAUSE_AT, { timeout: 480_000, polling: 200 });
+      await page.click('#pause');
+      seen.pausePhase = await waitPhase(page, ['paused', 'failed']);
+      seen.pausedAt = await vatState(page, 's.step');
+      seen.storedAtPause = await vatState(page, 's.storedRun && s.storedRun.step');
+      // A reload finds the checkpoint in IndexedDB; the run resumes only on the data it trained on.
+      await page.reload();
+      await waitReady(page);
+      seen.storedAfterReload = await vatState(page, 's.storedRun && s.storedRun.step');
+      seen.bannerVisible = await page.isVisible('#stored-run');
+      await page.click('#resume-stored');
+      await page.waitForSelector('#train-error[data-error-name="InvalidConfigError"]');
+      seen.otherDataError = await page.textContent('#train-error');
+      await loadTestFiles(page);
+      await configureView(page);
+      await page.click('#resume-stored');
+      seen.endPhase = await waitPhase(page, ['done', 'failed']);
+      const seconds = (Date.now() - started) / 1000;
+      s = await vatState(
+        page,
+        '({ steps: s.steps, test: s.test, ips: s.imagesPerSecond, adapter: s.adapter, backend: s.backend, history: s.history, view: s.view, storedRun: s.storedRun })',
+      );
+      console.log(
+        `trained ${STEPS} steps of ${BATCH} in ${seconds.toFixed(0)} s (with a reload); ${s.ips.toFixed(1)} img/s after the resume; ` +
+          `test accuracy ${(100 * s.test.accuracy).toFixed(2)}% on ${s.test.count}; adapter ${s.adapter}`,
+      );
+    }, 900_000);
 
-    // Charts are SVG: one point per step for CE and LDS.
-    expect(await page.locator('#loss-chart polyline').count()).toBe(2);
-    expect(await page.locator('#acc-chart circle').count()).toBeGreaterThanOrEqual(3);
+    afterAll(async () => {
+      await page?.context().close();
+    });
 
-    // The VAT view: ||r_adv|| = eps per sample, and the KL of the two distributions it shows
-    // agrees with the LDS the core computed for the same samples.
-    const view = s.view;
-    expect(view.samples.map((x: { index: number }) => x.index)).toEqual([0, 1, 2, 3]);
-    for (const sample of view.samples) {
-      expect(Math.abs(sample.norm - view.eps) / view.eps).toBeLessThan(1e-3);
-      expect(sample.kl).toBeGreaterThanOrEqual(0);
-    }
-    const meanKl = view.samples.reduce((a: number, x: { kl: number }) => a + x.kl, 0) / view.samples.length;
-    expect(Math.abs(meanKl - view.lds)).toBeLessThan(1e-4 + 0.05 * view.lds);
-    expect(await page.locator('#vat-view .vat-row').count()).toBe(4);
-    expect(Number(await page.locator('#vat-view .vat-row').first().getAttribute('data-norm'))).toBeCloseTo(view.eps, 3);
-    expect(view.grid).toHaveLength(48);
-    expect(view.monitor.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(48);
+    it('loads the test files it is given', () => {
+      expect(seen.dataStatus).toContain(`${TEST_SIZE} images from small-images-idx3-ubyte`);
+    });
 
-    // Choosing another sample from the grid updates the view with it.
-    const before = await vatState(page, 's.viewCount');
-    await page.click('#grid', { position: { x: 58 * 5 + 20, y: 20 } });
-    await page.waitForFunction((n) => (window as unknown as { __vat: VatState }).__vat.viewCount > n, before);
-    expect(await vatState(page, 's.view.samples[0].index')).toBe(5);
-    expect(Math.abs((await vatState(page, 's.view.samples[0].norm')) - view.eps) / view.eps).toBeLessThan(1e-3);
+    it('pauses at a checkpoint that IndexedDB holds', () => {
+      expect(seen.pausePhase).toBe('paused');
+      expect(seen.pausedAt).toBeGreaterThanOrEqual(PAUSE_AT);
+      expect(seen.storedAtPause).toBe(seen.pausedAt);
+    });
 
-    // The drawing pad: a vertical stroke, reduced to 28x28 as MNIST was, reads as a 1.
-    await page.locator('#pad').scrollIntoViewIfNeeded();
-    const box = (await page.locator('#pad').boundingBox())!;
-    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
-    await page.mouse.down();
-    for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (0.15 + 0.07 * k));
-    await page.mouse.up();
-    await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.draw !== undefined);
-    const draw = await vatState(page, 's.draw');
-    expect(draw.probs).toHaveLength(10);
-    expect(draw.probs.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
-    expect(draw.prediction).toBe(1);
+    it('offers the stored run after a reload, and refuses to resume it on other data', () => {
+      expect(seen.storedAfterReload).toBe(seen.pausedAt);
+      expect(seen.bannerVisible).toBe(true);
+      expect(seen.otherDataError).toMatch(/load the same data, then resume/);
+    });
 
-    // The weights downloaded from the page score the same with the CLI (CPU backend).
-    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
-    const file = path.join(tmp, 'page-weights.safetensors');
-    await download.saveAs(file);
-    const cli = await cliEval(file, ['--test-images', testImages, '--test-labels', testLabels]);
-    console.log(`page (WebGPU) ${s.test.accuracy} vs vat eval (CPU) ${cli.accuracy} on ${cli.count} images`);
-    expect(cli.count).toBe(s.test.count);
-    expect(cli.accuracy).toBe(s.test.accuracy);
-    await page.context().close();
+    it('resumes at the exact next step on WebGPU and finishes, leaving nothing to resume', async () => {
+      expect(seen.endPhase).toBe('done');
+      expect(s.backend).toBe('webgpu');
+      expect(s.adapter).toMatch(/swiftshader/i);
+      expect(s.steps[0].step).toBe(Number(seen.pausedAt) + 1);
+      expect(s.steps.at(-1).step).toBe(STEPS);
+      expect(s.ips).toBeGreaterThan(0);
+      expect(Number(await page.textContent('#ips'))).toBeGreaterThan(0);
+      expect(s.history).toHaveLength(1);
+      expect(s.storedRun).toBeNull();
+    });
+
+    it('reaches the accuracy threshold on the test files, with a whole confusion matrix', async () => {
+      expect(s.test.count).toBe(TEST_SIZE);
+      expect(s.test.accuracy).toBeGreaterThan(MIN_ACCURACY);
+      expect(Number(await page.getAttribute('#test-result', 'data-accuracy'))).toBe(s.test.accuracy);
+      expect(s.test.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(TEST_SIZE);
+    });
+
+    it('draws CE and LDS per step and the accuracy per epoch as SVG', async () => {
+      expect(await page.locator('#loss-chart polyline').count()).toBe(2);
+      expect(await page.locator('#acc-chart circle').count()).toBeGreaterThanOrEqual(3);
+    });
+
+    it('shows r_adv of norm eps per sample, with the KL of the two distributions it shows', async () => {
+      const view = s.view;
+      expect(view.samples.map((x: { index: number }) => x.index)).toEqual([0, 1, 2, 3]);
+      for (const sample of view.samples) {
+        expect(Math.abs(sample.norm - view.eps) / view.eps).toBeLessThan(1e-3);
+        expect(sample.kl).toBeGreaterThanOrEqual(0);
+      }
+      const meanKl = view.samples.reduce((a: number, x: { kl: number }) => a + x.kl, 0) / view.samples.length;
+      expect(Math.abs(meanKl - view.lds)).toBeLessThan(1e-4 + 0.05 * view.lds);
+      expect(await page.locator('#vat-view .vat-row').count()).toBe(4);
+      expect(Number(await page.locator('#vat-view .vat-row').first().getAttribute('data-norm'))).toBeCloseTo(view.eps, 3);
+      expect(view.grid).toHaveLength(48);
+      expect(view.monitor.confusion.reduce((a: number, b: number) => a + b, 0)).toBe(48);
+    });
+
+    it('updates the view with a sample chosen from the grid', async () => {
+      const before = await vatState(page, 's.viewCount');
+      await page.click('#grid', { position: { x: 58 * 5 + 20, y: 20 } });
+      await page.waitForFunction((n) => (window as unknown as { __vat: VatState }).__vat.viewCount > n, before);
+      expect(await vatState(page, 's.view.samples[0].index')).toBe(5);
+      expect(Math.abs((await vatState(page, 's.view.samples[0].norm')) - s.view.eps) / s.view.eps).toBeLessThan(1e-3);
+    });
+
+    it('reads a vertical stroke on the drawing pad, reduced as MNIST was, as a 1', async () => {
+      await page.locator('#pad').scrollIntoViewIfNeeded();
+      const box = (await page.locator('#pad').boundingBox())!;
+      await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.15);
+      await page.mouse.down();
+      for (let k = 1; k <= 10; k++) await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * (0.15 + 0.07 * k));
+      await page.mouse.up();
+      await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.draw !== undefined);
+      const draw = await vatState(page, 's.draw');
+      expect(draw.probs).toHaveLength(10);
+      expect(draw.probs.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
+      expect(draw.prediction).toBe(1);
+    });
+
+    it('downloads weights that vat eval (CPU) scores the same as the page did', async () => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const file = path.join(tmp, 'page-weights.safetensors');
+      await download.saveAs(file);
+      const cli = await cliEval(file, ['--test-images', testImages, '--test-labels', testLabels]);
+      console.log(`page (WebGPU) ${s.test.accuracy} vs vat eval (CPU) ${cli.accuracy} on ${cli.count} images`);
+      expect(cli.count).toBe(s.test.count);
+      expect(cli.accuracy).toBe(s.test.accuracy);
+    });
   });
 
   it('scores CLI-trained weights as `vat eval` does, on test idx files loaded by the user', async () => {

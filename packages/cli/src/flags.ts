@@ -1,0 +1,59 @@
+// The CLI's flags: one per entry of @vat/core's OPTIONS (the web form is built from the same
+// table), and the values the user typed.
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { OPTIONS, type OptionSpec, PRESETS, type RunOptions } from '@vat/core';
+
+export const int = (name: string, min: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\s*-?\d+\s*$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+  return n;
+};
+export const num =
+  (name: string, positive = true) =>
+  (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || (positive ? n <= 0 : n < 0)) {
+      throw new InvalidArgumentError(`${name} must be a ${positive ? 'positive' : 'non-negative'} number`);
+    }
+    return n;
+  };
+
+const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** One flag per entry of @vat/core's OPTIONS (the web form is built from the same table). */
+function optionFlags(): Option[] {
+  const flags: Option[] = [];
+  for (const [key, spec] of Object.entries(OPTIONS) as [string, OptionSpec][]) {
+    const name = `--${kebab(key)}`;
+    if (spec.kind === 'boolean') {
+      flags.push(new Option(name, spec.help), new Option(`--no-${kebab(key)}`, `not ${name}`));
+      continue;
+    }
+    const o = new Option(`${name} <${spec.kind === 'choice' ? 'name' : spec.kind === 'int' ? 'n' : 'x'}>`, spec.help);
+    if (spec.kind === 'choice') o.choices(spec.choices!);
+    else if (spec.kind === 'int') o.argParser(int(name, spec.min ?? 0));
+    else o.argParser(num(name, spec.positive ?? false));
+    flags.push(o);
+  }
+  return flags;
+}
+
+export function addTrainingOptions(cmd: Command, preset: string): Command {
+  cmd.addOption(new Option('--preset <name>', 'named settings; flags override them').choices(Object.keys(PRESETS)).default(preset));
+  for (const o of optionFlags()) cmd.addOption(o);
+  return cmd
+    .option('--data <dir>', 'directory with the four MNIST idx files (default: the bundled MNIST)')
+    .option('--train-images <file>', 'idx images file for training (with --train-labels)')
+    .option('--train-labels <file>', 'idx labels file for training')
+    .option('--test-images <file>', 'idx images file for testing (with --test-labels)')
+    .option('--test-labels <file>', 'idx labels file for testing')
+    .option('--json', 'print JSON lines on stdout (progress stays on stderr)');
+}
+
+/** The options the user typed (each flag of OPTIONS given on the command line). */
+export function typedOptions(cmd: Command): RunOptions {
+  const flags = cmd.opts();
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(OPTIONS)) if (cmd.getOptionValueSource(key) === 'cli') out[key] = flags[key];
+  return out as RunOptions;
+}
