@@ -45,6 +45,8 @@ describe('pnpm bench', () => {
       '1',
       '--data-size',
       '16',
+      '--web-demo',
+      'cpu',
       '--out',
       out,
     ]);
