@@ -71,7 +71,10 @@ pub fn step_bytes_per_image(model: &ModelConfig, kind: BackendKind) -> u64 {
 /// Refuses a batch of `n` images whose step would not fit in `limit` bytes (the wasm engine's
 /// memory, less the weights and the optimiser's state), naming the largest batch that would.
 pub fn check_batch_fits(model: &ModelConfig, kind: BackendKind, n: usize, limit: u64) -> Result<()> {
-    let params: u64 = crate::params::param_shapes(model).iter().map(|s| s.iter().product::<usize>() as u64).sum();
+    let params: u64 = crate::params::param_shapes(model)
+        .iter()
+        .map(|s| s.iter().product::<usize>() as u64)
+        .sum();
     let room = limit.saturating_sub(4 * 4 * params + (256 << 20));
     let per = step_bytes_per_image(model, kind);
     if n as u64 * per <= room {

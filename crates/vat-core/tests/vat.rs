@@ -444,7 +444,15 @@ fn a_batch_that_cannot_fit_in_wasm_memory_is_refused_naming_the_largest_that_can
     match check_batch_fits(&m, BackendKind::BurnCpu, 6000, LIMIT) {
         Err(VatError::InvalidConfig(msg)) => {
             assert!(msg.contains("a batch of 6000 images needs about"), "{msg}");
-            let largest: usize = msg.split("the largest batch that fits is about ").nth(1).unwrap().split(';').next().unwrap().parse().unwrap();
+            let largest: usize = msg
+                .split("the largest batch that fits is about ")
+                .nth(1)
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
             assert!(check_batch_fits(&m, BackendKind::BurnCpu, largest, LIMIT).is_ok());
             assert!(check_batch_fits(&m, BackendKind::BurnCpu, largest + 1, LIMIT).is_err());
         }
