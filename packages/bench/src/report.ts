@@ -124,6 +124,19 @@ export function markdown(report: BenchReport): string {
   for (const [k, v] of Object.entries(r.browserCpu)) lines.push(`| browser CPU path, ${k} | ${fmt(v, 2)}x |`);
   for (const [t, v] of Object.entries(r.vatCost)) lines.push(`| VAT/plain, ${t} | ${fmt(v, 2)}x |`);
   for (const [k, v] of Object.entries(r.burnOverTfjs)) lines.push(`| speed-up, ${k} | ${fmt(v, 2)}x |`);
+  if (report.pageLoads?.length) {
+    lines.push(
+      '',
+      'The web demo in headless Chromium, seconds from page load (target: the first step within 10 s on localhost):',
+      '',
+      '| backend | adapter | ready | training | first step |',
+      '|---|---|---:|---:|---:|',
+    );
+    for (const p of report.pageLoads) {
+      if (p.error !== undefined) lines.push(`| ${p.backend} | failed: ${p.error} | | | |`);
+      else lines.push(`| ${p.backend} | ${p.adapter} | ${fmt(p.readyMs / 1000, 1)} | ${fmt(p.trainingMs / 1000, 1)} | ${fmt(p.firstStepMs / 1000, 1)} |`);
+    }
+  }
   lines.push(
     '',
     "Peak memory is the VmHWM of the run's Node process, or its sum over the browser's processes; with a software adapter it includes what a GPU would hold.",
