@@ -22,6 +22,19 @@ const tmp = () => fs.mkdtemp(path.join(os.tmpdir(), 'vat-cli-'));
 
 const vat = (args: string[], opts: RunOptions = {}) => runNode([main, ...args], opts);
 
+/** Runs the CLI and sends it SIGINT at the first progress output matching `at` (a Ctrl-C mid-run). */
+function vatUntil(args: string[], at: RegExp) {
+  let sent = false;
+  return vat(args, {
+    onStderr: (chunk, kill) => {
+      if (!sent && at.test(chunk)) {
+        sent = true;
+        kill();
+      }
+    },
+  });
+}
+
 // A small, fast run: 128 training images, 2 epochs of 4 steps.
 const SMALL = ['--backend', 'cpu', '--train-size', '128', '--val-size', '64', '--batch-size', '32', '--epochs', '2', '--seed', '3', '--dropout'];
 
@@ -102,16 +115,7 @@ describe('vat train', () => {
     expect((await vat(['train', ...SMALL, '--out', whole])).code).toBe(0);
 
     const cut = await tmp();
-    let sent = false;
-    const first = await vat(['train', ...SMALL, '--out', cut], {
-      onStderr: (chunk, kill) => {
-        // Interrupt during the second epoch.
-        if (!sent && /epoch 2\/2 2\/4/.test(chunk)) {
-          sent = true;
-          kill();
-        }
-      },
-    });
+    const first = await vatUntil(['train', ...SMALL, '--out', cut], /epoch 2\/2 2\/4/);
     expect(first.code, first.stderr).toBe(130);
     expect(first.stderr).toMatch(/checkpoint saved\. Resume with: .*--resume/);
     expect(JSON.parse(await fs.readFile(path.join(cut, 'run.json'), 'utf8')).status).toBe('interrupted');
@@ -125,15 +129,7 @@ describe('vat train', () => {
 
   it("resumes from the checkpoint's own settings, refuses other ones naming them, and applies them with --override", async () => {
     const out = await tmp();
-    let sent = false;
-    const first = await vat(['train', ...SMALL, '--eps', '2', '--out', out], {
-      onStderr: (chunk, kill) => {
-        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
-          sent = true;
-          kill();
-        }
-      },
-    });
+    const first = await vatUntil(['train', ...SMALL, '--eps', '2', '--out', out], /epoch 1\/2 2\/4/);
     expect(first.code, first.stderr).toBe(130);
     const refused = await vat(['train', '--resume', out, '--eps', '0.5', '--lr', '0.5']);
     expect(refused.code).toBe(2);
@@ -155,16 +151,8 @@ describe('vat train', () => {
   it('resumes on the data the run was trained on, and refuses other data naming both', async () => {
     const dir = await smallMnist(256, 100);
     const out = await tmp();
-    let sent = false;
     const args = ['--backend', 'cpu', '--data', dir, '--train-size', '128', '--val-size', '0', '--batch-size', '32', '--epochs', '2', '--out', out];
-    const first = await vat(['train', ...args], {
-      onStderr: (chunk, kill) => {
-        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
-          sent = true;
-          kill();
-        }
-      },
-    });
+    const first = await vatUntil(['train', ...args], /epoch 1\/2 2\/4/);
     expect(first.code, first.stderr).toBe(130);
     const other = await vat(['train', '--resume', out, '--data', MNIST]);
     expect(other.code).toBe(2);
@@ -208,15 +196,7 @@ describe('vat train', () => {
 
   it('resumes from the checkpoint whatever run.json says: an edited, empty or null record changes nothing', async () => {
     const out = await tmp();
-    let sent = false;
-    const first = await vat(['train', ...SMALL, '--eps', '2', '--out', out], {
-      onStderr: (chunk, kill) => {
-        if (!sent && /epoch 1\/2 2\/4/.test(chunk)) {
-          sent = true;
-          kill();
-        }
-      },
-    });
+    const first = await vatUntil(['train', ...SMALL, '--eps', '2', '--out', out], /epoch 1\/2 2\/4/);
     expect(first.code, first.stderr).toBe(130);
     const record = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
     await fs.writeFile(path.join(out, 'run.json'), JSON.stringify({ ...record, options: { ...record.options, eps: 9, epochs: 5 } }));
