@@ -147,7 +147,6 @@ export const LOOP_KEYS = [
   'checkpointSeconds',
 ] as const;
 const ENGINE_KEYS = ['backend', 'engine', 'threads'] as const;
-const MODEL_KEYS = ['imageSize', 'convFilters', 'hidden', 'classes', 'dropout', 'dropoutConv', 'dropoutDense'] as const;
 
 /** The trainer's options with every default filled in. */
 export type ResolvedTrainerOptions = Required<Omit<TrainerOptions, 'threads'>> & { threads?: number };
@@ -227,11 +226,4 @@ export function splitOptions(o: RunOptions): { trainer: TrainerOptions; loop: Lo
   const loop: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(o)) ((LOOP_KEYS as readonly string[]).includes(k) ? loop : trainer)[k] = v;
   return { trainer: trainer as TrainerOptions, loop: loop as LoopOptions };
-}
-
-/** The model part of a flat option set, as the core nests it. */
-export function modelPart(o: Record<string, unknown>): Record<string, unknown> {
-  const model: Record<string, unknown> = {};
-  for (const k of MODEL_KEYS) if (o[k] !== undefined) model[k] = o[k];
-  return model;
 }
