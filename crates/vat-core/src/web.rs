@@ -39,6 +39,16 @@ pub struct VatTrainer {
     resumed: Option<(String, Vec<String>)>,
 }
 
+/// Brings the WebGPU backend up and returns wgpu's line for its adapter. wgpu requests the
+/// adapter and the device once per process and every later trainer shares them, so the adapter
+/// this reports is the one that trains. (The TypeScript side reads that same adapter's details
+/// as wgpu requests it: packages/core/src/backend.ts.) A build without the `webgpu` feature
+/// fails with BackendUnavailableError.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = startWebGpu))]
+pub async fn start_webgpu() -> Result<String> {
+    Ok(Backend::start(BackendKind::WebGpu, 1).await?.adapter)
+}
+
 /// Starts `backend` ("cpu", "burn-cpu" or "webgpu") on `threads` threads (0: every core; only
 /// `cpu` takes more than 1) and initialises the model from `config_json` (a JSON
 /// `TrainConfig`; omitted keys take the seed's defaults).

@@ -527,6 +527,9 @@ fn web_surface_reports_typed_errors() {
             .err()
             .unwrap();
         assert_eq!(err.name(), "BackendUnavailableError");
+        let err = block_on(web::start_webgpu()).err().unwrap();
+        assert_eq!(err.name(), "BackendUnavailableError");
+        assert!(err.to_string().contains("feature 'webgpu'"), "{err}");
     }
 }
 

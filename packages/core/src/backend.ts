@@ -1,13 +1,15 @@
-// Choosing a backend. WebGPU comes up in one async path: an adapter exists, it has the features
-// and limits burn needs, then a device whose loss we watch. Where navigator.gpu comes from is the
-// environment's business (platform-node.ts: the npm package `webgpu`, i.e. Dawn).
+// Choosing a backend. WebGPU comes up in one path: one adapter request per process, checked for
+// the features and limits burn needs (probeWebGpu), and that adapter handed to wgpu, which makes
+// the device every trainer shares (startWebGpu). Where
+// navigator.gpu comes from is the environment's business (platform-node.ts: the npm package
+// `webgpu`, i.e. Dawn).
 //
 // Backends: 'cpu' is the crate's own CPU kernels (threaded where the engine has threads);
 // 'burn-cpu' is burn-flex on one thread (a cross-check and the bench's baseline); 'webgpu' is
 // burn-wgpu, in the wasm engine only.
 
 import { platform } from './engine.js';
-import { BackendUnavailableError, InvalidConfigError } from './errors.js';
+import { BackendUnavailableError, InvalidConfigError, coreCall } from './errors.js';
 
 export type BackendName = 'auto' | 'cpu' | 'burn-cpu' | 'webgpu';
 export const BACKENDS: readonly BackendName[] = ['auto', 'cpu', 'burn-cpu', 'webgpu'];
@@ -43,14 +45,11 @@ const REQUIRED_LIMITS: Partial<Record<keyof GPUSupportedLimits, number>> = {
   maxComputeInvocationsPerWorkgroup: 256,
 };
 
-/** Checks WebGPU without keeping a device: adapter, features, limits. */
-export async function probeWebGpu(): Promise<AdapterReport> {
-  const gpu = await platform().gpu();
-  if (!gpu) throw new BackendUnavailableError(platform().noGpuAdvice);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) {
-    throw new BackendUnavailableError('WebGPU is present but no adapter was found (no GPU driver?); use the CPU backend');
-  }
+/**
+ * Checks an adapter against the features and limits burn needs and describes it; a software
+ * adapter (SwiftShader, llvmpipe) is flagged. Throws BackendUnavailableError naming what is missing.
+ */
+export function describeAdapter(adapter: GPUAdapter): AdapterReport {
   const missing = REQUIRED_FEATURES.filter((f) => !adapter.features.has(f));
   if (missing.length) {
     throw new BackendUnavailableError(`the WebGPU adapter lacks features ${missing.join(', ')}; use the CPU backend`);
@@ -64,6 +63,7 @@ export async function probeWebGpu(): Promise<AdapterReport> {
   const info = (adapter as GPUAdapter & { info?: GPUAdapterInfo }).info;
   const isFallbackAdapter =
     (adapter as GPUAdapter & { isFallbackAdapter?: boolean }).isFallbackAdapter === true ||
+    (info as (GPUAdapterInfo & { isFallbackAdapter?: boolean }) | undefined)?.isFallbackAdapter === true ||
     /swiftshader|llvmpipe|lavapipe|software/i.test(`${info?.vendor} ${info?.architecture} ${info?.device} ${info?.description}`);
   const parts = [info?.vendor, info?.architecture, info?.device, info?.description].filter((s) => s?.length);
   return {
@@ -77,15 +77,75 @@ export async function probeWebGpu(): Promise<AdapterReport> {
 }
 
 /**
- * Resolves `auto` to `webgpu` when a hardware adapter exists, else `cpu`. A software adapter
- * (SwiftShader) is used only when asked for by name: on a CPU it is slower than burn-flex.
+ * Runs `start` (which brings wgpu up) with `gpu.requestAdapter` answering `adapter`: wgpu asks
+ * for an adapter once, and gets the one already requested and checked here. The method is put
+ * back afterwards.
  */
-export async function resolveBackend(name: BackendName): Promise<AdapterReport> {
+async function handOver<T>(gpu: GPU, adapter: GPUAdapter, start: () => Promise<T>): Promise<T> {
+  const own = Object.getOwnPropertyDescriptor(gpu, 'requestAdapter');
+  Object.defineProperty(gpu, 'requestAdapter', { value: async () => adapter, configurable: true, writable: true });
+  try {
+    return await start();
+  } finally {
+    if (own) Object.defineProperty(gpu, 'requestAdapter', own);
+    else delete (gpu as unknown as { requestAdapter?: unknown }).requestAdapter;
+  }
+}
+
+/** The one adapter request made of each GPU object, and wgpu's line for the adapter once wgpu has it. */
+const requested = new WeakMap<GPU, Promise<GPUAdapter | null>>();
+let wgpuLine: string | undefined;
+
+/**
+ * Checks WebGPU without starting it: the adapter (requested once per process and kept for
+ * startWebGpu), its features and limits. Loads no wasm, so a page without a usable adapter never
+ * fetches the WebGPU module.
+ */
+export async function probeWebGpu(): Promise<AdapterReport> {
+  const gpu = await platform().gpu();
+  if (!gpu) throw new BackendUnavailableError(platform().noGpuAdvice);
+  if (!requested.has(gpu)) requested.set(gpu, gpu.requestAdapter({ powerPreference: 'high-performance' }));
+  const adapter = await requested.get(gpu)!.catch((e: Error) => {
+    requested.delete(gpu);
+    throw new BackendUnavailableError(`requesting a WebGPU adapter failed (${e.message}); use the CPU backend`);
+  });
+  if (!adapter) {
+    throw new BackendUnavailableError('WebGPU is present but no adapter was found (no GPU driver?); use the CPU backend');
+  }
+  const report = describeAdapter(adapter);
+  if (wgpuLine) report.description += ` [wgpu: ${wgpuLine}]`;
+  return report;
+}
+
+/**
+ * Brings WebGPU up in the one way this project uses it: the adapter probeWebGpu requested and
+ * checked is handed to wgpu (inside the wasm module), which makes the device on it once per
+ * process; every trainer on `webgpu` shares that device. So the adapter a probe reports, the one
+ * `auto` decides on and the one that trains are the same object.
+ */
+export async function startWebGpu(): Promise<AdapterReport> {
+  const report = await probeWebGpu();
+  if (wgpuLine) return report;
+  const gpu = (await platform().gpu())!;
+  const adapter = (await requested.get(gpu))!;
+  const { bindings } = await platform().engine('wasm', 'webgpu', 1);
+  if (!bindings.startWebGpu) throw new BackendUnavailableError('this build of the wasm module has no WebGPU backend; use the CPU backend');
+  wgpuLine = await handOver(gpu, adapter, () => coreCall(() => bindings.startWebGpu!()));
+  report.description += ` [wgpu: ${wgpuLine}]`;
+  return report;
+}
+
+/**
+ * Resolves `auto` to `webgpu` when a hardware adapter exists, else `cpu`. A software adapter
+ * (SwiftShader) is used only when asked for by name: on a CPU it is slower than the CPU kernels.
+ * `probe` checks the adapter (probeWebGpu; tests pass their own).
+ */
+export async function resolveBackend(name: BackendName, probe: () => Promise<AdapterReport> = probeWebGpu): Promise<AdapterReport> {
   if (name === 'cpu') return { backend: 'cpu', description: 'CPU' };
   if (name === 'burn-cpu') return { backend: 'burn-cpu', description: 'CPU: burn-flex in WebAssembly' };
-  if (name === 'webgpu') return probeWebGpu();
+  if (name === 'webgpu') return probe();
   try {
-    const report = await probeWebGpu();
+    const report = await probe();
     if (!report.isFallbackAdapter) return { ...report, reason: 'auto: hardware WebGPU adapter found' };
     return { backend: 'cpu', description: 'CPU', reason: `auto: only a software adapter (${report.description})` };
   } catch (err) {

@@ -6,6 +6,7 @@
 // so nothing here looks at which runtime it is in.
 
 import { BackendUnavailableError, InvalidConfigError } from './errors.js';
+import type { StepStats } from './trainer.js';
 
 export type EngineName = 'auto' | 'wasm' | 'native';
 export const ENGINES: readonly EngineName[] = ['auto', 'wasm', 'native'];
@@ -24,13 +25,8 @@ export function parseThreads(value: unknown): number | undefined {
 
 type MaybePromise<T> = T | Promise<T>;
 
-export interface CoreStepStats {
-  loss: number;
-  ce: number;
-  lds: number;
-  entropy: number;
-  correct: number;
-  batch: number;
+/** One training step's statistics, as the engines return them (the Trainer's StepStats plus wasm's free()). */
+export interface CoreStepStats extends StepStats {
   free?(): void;
 }
 
@@ -97,6 +93,8 @@ export interface CoreBindings {
   createTrainer(backend: string, configJson: string, threads: number): MaybePromise<CoreHandle>;
   resumeTrainer(backend: string, checkpoint: Uint8Array, overridesJson: string, allowOverrides: boolean, threads: number): MaybePromise<CoreHandle>;
   trainerFromWeights(backend: string, weights: Uint8Array, threads: number): MaybePromise<CoreHandle>;
+  /** Brings up wgpu's WebGPU device (once per process) and returns its adapter line; only the main wasm module has it. */
+  startWebGpu?(): Promise<string>;
   inspect(
     backend: string,
     threads: number,

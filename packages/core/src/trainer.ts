@@ -3,7 +3,7 @@
 // (engine.ts): the native addon in Node, or the wasm module. Neither can be re-entered while a
 // call is pending, so the handle queues its own calls: callers may fire them concurrently.
 
-import { type AdapterReport, type BackendName, type ResolvedBackend, parseBackend, resolveBackend } from './backend.js';
+import { type AdapterReport, type BackendName, type ResolvedBackend, parseBackend, resolveBackend, startWebGpu } from './backend.js';
 import { type CoreBindings, type CoreHandle, type EngineChoice, type EngineName, parseEngine, parseThreads, platform } from './engine.js';
 import { InvalidConfigError, WeightsFormatError, coreCall } from './errors.js';
 import {
@@ -82,8 +82,10 @@ async function start(options: { backend?: BackendName; engine?: EngineName; thre
   const threads = parseThreads(options.threads);
   // The native engine has only the CPU backend, so with it 'auto' means that.
   const backend = engine === 'native' && (options.backend ?? 'auto') === 'auto' ? 'cpu' : parseBackend(options.backend ?? 'auto');
-  const report = await resolveBackend(backend);
+  let report = await resolveBackend(backend);
   const choice = await platform().engine(engine, report.backend, threads);
+  // wgpu makes its device on the adapter just checked (backend.ts: one adapter per process).
+  if (report.backend === 'webgpu') report = { ...(await startWebGpu()), reason: report.reason };
   report.engine = choice.engine;
   report.threads = choice.threads;
   if (report.backend === 'cpu') report.description = `CPU: vat-core kernels, ${choice.label}, ${choice.threads} thread${choice.threads === 1 ? '' : 's'}`;
@@ -125,7 +127,6 @@ export class Trainer {
     const { report, choice } = await start(options);
     const overrides = JSON.stringify(coreOptions(splitOptions({ ...options.overrides }).trainer));
     const handle = await coreCall(() => choice.bindings.resumeTrainer(report.backend, checkpoint, overrides, !!options.allowOverrides, choice.threads));
-    if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
     const t = new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
     t.resumed = { loopState: parseLoopState(handle.resumedLoopState), overridden: JSON.parse(handle.overridden) };
     return t;
@@ -139,7 +140,6 @@ export class Trainer {
   static async fromWeights(weights: Uint8Array, options: EngineOptions = {}): Promise<Trainer> {
     const { report, choice } = await start(options);
     const handle = await coreCall(() => choice.bindings.trainerFromWeights(report.backend, weights, choice.threads));
-    if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
     return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
   }
 
@@ -147,7 +147,6 @@ export class Trainer {
     const { report, choice } = await start(options);
     const config = await trainConfig(choice.bindings, options); // fails on bad options before a device is made
     const handle = await coreCall(() => choice.bindings.createTrainer(report.backend, config, choice.threads));
-    if (report.backend === 'webgpu') report.description += ` [wgpu: ${handle.adapter}]`;
     return new Trainer(handle, report, JSON.parse(handle.configJson), choice.bindings.version(), choice.bindings, options);
   }
 

@@ -53,4 +53,24 @@ describe('backend auto', () => {
     expect(await resolveBackend('auto')).toMatchObject({ backend: 'cpu', reason: 'auto: WebGPU is not available in this Node process; use --backend cpu' });
     await expect(resolveBackend('webgpu')).rejects.toBeInstanceOf(BackendUnavailableError);
   });
+
+  it('requests one adapter per WebGPU entry point and loads no engine to check it', async () => {
+    let requests = 0;
+    const gpu = fakeGpu({ info: { vendor: 'intel' }, limits: { maxStorageBuffersPerShaderStage: 4 } });
+    const request = gpu.requestAdapter;
+    gpu.requestAdapter = (o) => {
+      requests += 1;
+      return request(o);
+    };
+    registerPlatform({
+      ...nodePlatform,
+      gpu: async () => gpu,
+      engine: async () => {
+        throw new Error('a probe must not start an engine');
+      },
+    });
+    await expect(probeWebGpu()).rejects.toThrow(/below the 8 needed/);
+    expect((await resolveBackend('auto')).backend).toBe('cpu');
+    expect(requests).toBe(1);
+  });
 });

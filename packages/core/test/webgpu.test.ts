@@ -2,10 +2,32 @@
 // SwiftShader (Debian's chromium package), which scripts/bootstrap.sh installs.
 import { describe, expect, it } from 'vitest';
 
-import { Trainer, gather } from '../src/index.node.js';
+import { Trainer, gather, platform, startWebGpu } from '../src/index.node.js';
 import { loadMnist } from '../src/node.js';
 
 describe('Trainer on WebGPU (Node, webgpu package)', () => {
+  // First in this file, so that WebGPU is not up yet in this process.
+  it('brings up one adapter: the one the probe describes is the one that trains', async () => {
+    const gpu = (await platform().gpu())!;
+    const request = gpu.requestAdapter;
+    let requests = 0;
+    gpu.requestAdapter = (options) => {
+      requests += 1;
+      return request.call(gpu, options);
+    };
+    try {
+      const probe = await startWebGpu();
+      expect(probe.description).toMatch(/^WebGPU: .*\[wgpu: .*BrowserWebGpu/);
+      const t = await Trainer.create({ backend: 'webgpu', imageSize: 8, convFilters: 3, hidden: 5, classes: 4 });
+      expect(t.adapter.description).toBe(probe.description);
+      expect(await startWebGpu()).toEqual(probe);
+      t.dispose();
+      expect(requests).toBe(1);
+    } finally {
+      gpu.requestAdapter = request;
+    }
+  });
+
   it('trains and agrees with the CPU backend step for step', async () => {
     const { train } = await loadMnist();
     const b = gather(

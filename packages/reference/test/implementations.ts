@@ -2,7 +2,7 @@
 // `inspect` contract: one step on given weights with injected d and masks) and/or `op` (single
 // layers and losses, for the `op` cases).
 
-import { inspect } from '@vat/core';
+import { type InspectInput, inspect } from '@vat/core';
 
 import { inspectReference, type OpName, runReferenceOp } from '../src/index.js';
 
@@ -24,16 +24,8 @@ export interface StepOutputs {
   updated: Float32Array;
 }
 
-export interface StepInput {
-  weights: Float32Array;
-  x: Float32Array;
-  y: Uint32Array;
-  xUnlabeled?: Float32Array;
-  d?: Float32Array;
-  masksLabeled?: Float32Array;
-  masksUnlabeled?: Float32Array;
-  lr: number;
-}
+/** What a step takes: @vat/core's `inspect` input (the reference's own type mirrors it field for field). */
+export type StepInput = InspectInput;
 
 export interface Implementation {
   name: string;

@@ -8,7 +8,7 @@
 //   GOLDEN_DIR=/path/to/cases              read the cases from another directory
 //   PARITY_REPORT=1                        print the largest deviation per case and field
 
-import { probeWebGpu, Trainer } from '@vat/core';
+import { startWebGpu, Trainer } from '@vat/core';
 import { describe, expect, inject, it } from 'vitest';
 
 import { browserCases } from './golden-browser.js';
@@ -35,7 +35,7 @@ describe('WebGPU in headless Chromium', () => {
     // cubecl-wgpu needs timestamp-query on wasm.
     expect(adapter!.features.has('timestamp-query'), 'adapter feature timestamp-query').toBe(true);
 
-    const probe = await probeWebGpu();
+    const probe = await startWebGpu();
     expect(probe.backend).toBe('webgpu');
 
     // The adapter that burn's wgpu runtime itself started: on the browser WebGPU API, not the
@@ -44,6 +44,8 @@ describe('WebGPU in headless Chromium', () => {
     try {
       expect(trainer.backend).toBe('webgpu');
       expect(trainer.adapter.description).toMatch(/\[wgpu: .*\(BrowserWebGpu, /);
+      // One adapter: the trainer runs on the one the probe described (wgpu starts once).
+      expect(trainer.adapter.description).toBe(probe.description);
       const info = (adapter as GPUAdapter & { info: GPUAdapterInfo }).info;
       console.log(
         [

@@ -3,7 +3,7 @@
 // (StoredRun) are kept under fixed keys. Works in the worker and on the page.
 import type { CheckpointStore } from '@vat/core';
 
-import type { StoredRun } from './protocol.js';
+import type { StoredRun } from '../protocol.js';
 
 const DB = 'vat-web';
 const STORE = 'runs';
