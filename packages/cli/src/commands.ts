@@ -18,7 +18,7 @@ import {
 } from '@vat/core';
 import { loadMnistTest, readImageSet, removeTempFiles, writeFileAtomic } from '@vat/core/node';
 
-import { dataGiven, loadData, sourceFlags } from './data.js';
+import { dataGiven, fitToData, isIdxDirectory, loadData, modelShape, sourceFlags } from './data.js';
 import { typedOptions } from './flags.js';
 import { prepareOut } from './outdir.js';
 import { Progress, confusionTable } from './progress.js';
@@ -75,8 +75,9 @@ export async function trainCommand(cmd: Command): Promise<number> {
     out = (flags.out as string | undefined) ?? defaultOut(flags.preset);
     await prepareOut(out, true); // before any work: a directory that holds a run is refused
     data = await loadData(flags);
-    // The model takes the data's image size.
-    const options = await resolveOptions({ ...typed, imageSize: data.train.rows }, flags.preset);
+    // The model takes the data's image size and classes; the split, sizes the data can hold.
+    const options = await resolveOptions({ ...modelShape(data), ...typed }, flags.preset);
+    for (const line of fitToData(options.loop, data.train.count, typed)) progress.message(line);
     trainer = await Trainer.create(options.trainer);
     loop = options.loop;
   }
@@ -120,6 +121,9 @@ export async function evalCommand(weightsFile: string, cmd: Command): Promise<nu
   if (flags.testImages || flags.testLabels) {
     if (!(flags.testImages && flags.testLabels)) throw new InvalidConfigError('give both --test-images and --test-labels');
     test = await readImageSet(flags.testImages, flags.testLabels, 'test set');
+  } else if (flags.data !== undefined && !(await isIdxDirectory(flags.data))) {
+    // The test set train used: the source's own, or the same held-out examples.
+    test = (await loadData(flags)).test;
   } else {
     test = await loadMnistTest(flags.data);
   }
@@ -162,7 +166,8 @@ export async function compareCommand(cmd: Command): Promise<number> {
   const names = SEED_TABLE.map((r) => `${r.dropout ? 'dropout' : 'no-dropout'}_${r.vat ? 'vat' : 'no-vat'}`);
   await prepareOut(out, true, ['compare.json', 'compare.md', ...names]);
   const data = await loadData(flags);
-  const base = await resolveOptions({ ...typed, imageSize: data.train.rows }, flags.preset);
+  const base = await resolveOptions({ ...modelShape(data), ...typed }, flags.preset);
+  for (const line of fitToData(base.loop, data.train.count, typed)) progress.message(line);
   const signal = interruptSignal(progress);
   const rows: Record<string, unknown>[] = [];
   for (const seedRow of SEED_TABLE) {

@@ -42,7 +42,16 @@ export function addTrainingOptions(cmd: Command, preset: string): Command {
   cmd.addOption(new Option('--preset <name>', 'named settings; flags override them').choices(Object.keys(PRESETS)).default(preset));
   for (const o of optionFlags()) cmd.addOption(o);
   return cmd
-    .option('--data <dir>', 'directory with the four MNIST idx files (default: the bundled MNIST)')
+    .option(
+      '--data <path>',
+      'the data (default: the bundled MNIST): a directory of MNIST idx files, an image folder (one subfolder of PNG/JPEG per class, or train/ and test/ of them), a Kaggle-layout CSV (label, then pixels), a .npz, or a directory of .npy arrays',
+    )
+    .option(
+      '--test-data <path>',
+      'the test examples of a CSV or image-folder --data (without it, and without a test set in --data, --test-size examples are held out)',
+    )
+    .option('--test-size <n>', 'examples of --data held out as the test set when it has none (default: a tenth; the same ones in every run)')
+    .option('--image-shape <CxHxW>', 'the image shape of flat CSV or array rows that are not square grey images, e.g. 3x32x32')
     .option('--train-images <file>', 'idx images file for training (with --train-labels)')
     .option('--train-labels <file>', 'idx labels file for training')
     .option('--test-images <file>', 'idx images file for testing (with --test-labels)')

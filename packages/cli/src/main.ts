@@ -30,7 +30,13 @@ export function buildProgram(): Command {
   const evalCmd = program
     .command('eval <weights>')
     .description('score a safetensors weights file on the test set')
-    .option('--data <dir>', 'directory with the MNIST idx files (default: bundled)')
+    .option(
+      '--data <path>',
+      'the test set of this data, as train takes --data (default: the bundled MNIST); data without a test set gives the examples train held out',
+    )
+    .option('--test-data <path>', 'as train takes it')
+    .option('--test-size <n>', 'as train takes it')
+    .option('--image-shape <CxHxW>', 'as train takes it')
     .option('--test-images <file>', 'idx images file')
     .option('--test-labels <file>', 'idx labels file')
     .addOption(new Option('--backend <name>', 'auto, cpu, burn-cpu or webgpu').choices(BACKENDS))

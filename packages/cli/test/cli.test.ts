@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
+import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 
 import { type RunOptions, runNode, runProcess } from '../../../test/support/process.js';
@@ -157,7 +158,7 @@ describe('vat train', () => {
     const other = await vat(['train', '--resume', out, '--data', MNIST]);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/not the data the run was trained on \(training set: checkpoint 256 images of 28x28, hash [0-9a-f]{16}, here 60000 images/);
-    expect(other.stderr).toContain(JSON.stringify({ data: dir }));
+    expect(other.stderr).toContain(JSON.stringify({ data: dir, format: 'idx' }));
     // No data flags: the checkpoint's own data, not the bundled MNIST.
     const second = await vat(['train', '--resume', out]);
     expect(second.code, second.stderr).toBe(0);
@@ -453,5 +454,73 @@ describe('bad input', () => {
     const n = await vat(['train', '--resume', path.join(out, 'missing')]);
     expect(n.code).toBe(2);
     expect(n.stderr).toMatch(/cannot resume from/);
+  });
+
+  it('trains on a Kaggle-layout CSV with no test set: it holds out a tenth, eval scores the same ones, and a resume reads them again', async () => {
+    const dir = await tmp();
+    const [images, labels] = await idxSubset('train', 300);
+    const lines = ['label,' + Array.from({ length: 784 }, (_, i) => `pixel${i}`).join(',')];
+    for (let n = 0; n < 300; n++) lines.push([labels[8 + n], ...images.subarray(16 + n * 784, 16 + (n + 1) * 784)].join(','));
+    const csv = path.join(dir, 'train.csv');
+    await fs.writeFile(csv, `${lines.join('\n')}\n`);
+    const out = path.join(dir, 'run');
+    const args = ['--backend', 'cpu', '--data', csv, '--val-size', '0', '--batch-size', '30', '--epochs', '2', '--seed', '5'];
+    const t = await vatUntil(['train', ...args, '--out', out], /epoch 2\/2 /);
+    expect(t.code, t.stderr).toBe(130);
+    // The resume gives no --data: it reads the recorded CSV and holds out the same examples.
+    const r = await vat(['train', '--resume', out, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.data.source).toMatchObject({ data: csv, format: 'csv', heldOutTest: 30 });
+    expect(run.data.train.count).toBe(270);
+    expect(run.test.count).toBe(30);
+    expect(run.options).toMatchObject({ imageSize: 28, classes: 10 });
+    const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu', '--data', csv, '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout.trim())).toMatchObject({ count: 30, accuracy: run.test.accuracy });
+    // A ragged row is named, with exit 2.
+    await fs.writeFile(path.join(dir, 'bad.csv'), `${lines.slice(0, 5).join('\n')}\n3,1,2\n`);
+    const bad = await vat(['train', '--backend', 'cpu', '--data', path.join(dir, 'bad.csv'), '--out', path.join(dir, 'bad')]);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/bad\.csv, line 6: 3 columns, but line 2 has 785/)]);
+  });
+
+  it('trains on an image folder of grey PNGs with as many classes as folders, and says what to do with colour ones', async () => {
+    const dir = await tmp();
+    const [images, labels] = await idxSubset('train', 400);
+    const root = path.join(dir, 'digits');
+    const names = ['one', 'two', 'zero'];
+    const wanted: Record<number, string> = { 0: 'zero', 1: 'one', 2: 'two' };
+    for (const n of names) await fs.mkdir(path.join(root, n), { recursive: true });
+    let kept = 0;
+    for (let n = 0; n < 400; n++) {
+      const name = wanted[labels[8 + n]!];
+      if (!name) continue;
+      const png = new PNG({ width: 28, height: 28, colorType: 0 });
+      for (let p = 0; p < 784; p++) png.data.set([images[16 + n * 784 + p]!, images[16 + n * 784 + p]!, images[16 + n * 784 + p]!, 255], p * 4);
+      await fs.writeFile(path.join(root, name, `${n}.png`), PNG.sync.write(png, { colorType: 0 }));
+      kept += 1;
+    }
+    const out = path.join(dir, 'run');
+    const t = await vat(['train', '--backend', 'cpu', '--data', root, '--val-size', '0', '--batch-size', '32', '--epochs', '2', '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.options.classes).toBe(3);
+    expect(run.data.source).toMatchObject({ format: 'image-folder', classNames: names, heldOutTest: Math.round(kept / 10) });
+    expect(run.test.accuracy).toBeGreaterThan(0.8);
+    // Colour PNGs: the seed CNN takes grey images, and the message says so.
+    const colour = path.join(dir, 'colour');
+    for (const [i, rgb] of [
+      [255, 0, 0],
+      [0, 0, 255],
+    ].entries()) {
+      await fs.mkdir(path.join(colour, `c${i}`), { recursive: true });
+      for (let k = 0; k < 3; k++) {
+        const png = new PNG({ width: 28, height: 28 });
+        for (let p = 0; p < 784; p++) png.data.set([...rgb, 255], p * 4);
+        await fs.writeFile(path.join(colour, `c${i}`, `${k}.png`), PNG.sync.write(png));
+      }
+    }
+    const c = await vat(['train', '--backend', 'cpu', '--data', colour, '--test-size', '2', '--out', path.join(dir, 'c')]);
+    expect([c.code, c.stderr]).toEqual([2, expect.stringMatching(/images have 3 channels, but the seed CNN takes grey \(one-channel\) images/)]);
   });
 });

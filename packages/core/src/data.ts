@@ -2,7 +2,7 @@
 // resumed run sees exactly the batches the uninterrupted run would have seen.
 
 import { InvalidConfigError } from './errors.js';
-import type { ImageSet } from './idx.js';
+import { type ImageSet, pixelsPerImage } from './idx.js';
 import { Rng } from './rng.js';
 
 /** A view of some rows of an image set. */
@@ -34,6 +34,26 @@ export function trainValSplit(set: ImageSet, seed: number, valSize: number, trai
   return { train: { set, indices: train.sort() }, val: { set, indices: val.sort() } };
 }
 
+/**
+ * Holds out `count` examples of `set` as a test set, for a source that has none: a seeded
+ * permutation (seed 0 unless given), so every run on the same data holds out the same examples,
+ * whatever its own seed. Returns both parts as image sets of their own.
+ */
+export function holdOut(set: ImageSet, count: number, seed = 0): { train: ImageSet; test: ImageSet } {
+  if (!(Number.isSafeInteger(count) && count >= 1 && count < set.count)) {
+    throw new InvalidConfigError(`the held-out test set must hold between 1 and ${set.count - 1} of the ${set.count} examples, got ${count}`);
+  }
+  const perm = Rng.derive(seed, 'held-out-test').permutation(set.count);
+  const part = (rows: Uint32Array): ImageSet => {
+    rows.sort();
+    const px = pixelsPerImage(set);
+    const images = new (set.images.constructor as new (n: number) => Uint8Array | Float32Array)(rows.length * px);
+    for (const [i, r] of rows.entries()) images.set(set.images.subarray(r * px, (r + 1) * px), i * px);
+    return { ...set, images, labels: Uint8Array.from(rows, (r) => set.labels[r]!), count: rows.length };
+  };
+  return { test: part(perm.slice(0, count)), train: part(perm.slice(count)) };
+}
+
 /** `n` rows with the classes as equal as possible (the paper's balanced labeled subset). */
 export function balancedSubset(subset: Subset, n: number, seed: number, classes = 10): Subset {
   if (n < classes || n > subset.indices.length) {
@@ -61,9 +81,9 @@ export function balancedSubset(subset: Subset, n: number, seed: number, classes 
   return { set: subset.set, indices: Uint32Array.from(out).sort() };
 }
 
-/** Pixels scaled to [0, 1] as float32, and labels, for the given rows. */
+/** Pixels divided by 255 (bytes land in [0, 1]) as float32, and labels, for the given rows. */
 export function gather(set: ImageSet, rows: ArrayLike<number>): { x: Float32Array; y: Uint32Array } {
-  const px = set.rows * set.cols;
+  const px = pixelsPerImage(set);
   const x = new Float32Array(rows.length * px);
   const y = new Uint32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
@@ -116,6 +136,8 @@ function passOrder(subset: Subset, seed: number, stream: string, pass: number): 
 /** What a run trained on, as its checkpoint records it: the shape and a hash of every byte. */
 export interface DataFingerprint {
   count: number;
+  /** Present when not 1 (checkpoints of grey data predate it). */
+  channels?: number;
   rows: number;
   cols: number;
   /** 64 bits (two FNV-1a lanes) over the labels, then the pixels, in hex. */
@@ -127,16 +149,18 @@ export function fingerprint(set: ImageSet): DataFingerprint {
   // 0.1 s) and enough to tell two datasets apart; it is no defence against a forged one.
   let a = 0x811c9dc5;
   let b = 0xcbf29ce4;
-  for (const bytes of [set.labels, set.images]) {
+  const pixels = new Uint8Array(set.images.buffer, set.images.byteOffset, set.images.byteLength);
+  for (const bytes of [set.labels, pixels]) {
     for (let i = 0; i < bytes.length; i++) {
       a = Math.imul(a ^ bytes[i]!, 0x01000193);
       b = Math.imul(b ^ bytes[i]!, 0x0100019d);
     }
   }
   const hex = (v: number) => (v >>> 0).toString(16).padStart(8, '0');
-  return { count: set.count, rows: set.rows, cols: set.cols, hash: hex(a) + hex(b) };
+  const channels = (set.channels ?? 1) === 1 ? {} : { channels: set.channels };
+  return { count: set.count, ...channels, rows: set.rows, cols: set.cols, hash: hex(a) + hex(b) };
 }
 
 export function describeFingerprint(f: DataFingerprint): string {
-  return `${f.count} images of ${f.rows}x${f.cols}, hash ${f.hash}`;
+  return `${f.count} images of ${f.channels ? `${f.channels}x` : ''}${f.rows}x${f.cols}, hash ${f.hash}`;
 }

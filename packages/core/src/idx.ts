@@ -46,13 +46,23 @@ export function parseIdx(bytes: Uint8Array, what = 'idx file'): IdxArray {
 }
 
 export interface ImageSet {
-  /** Row-major pixels, one byte each, `count * rows * cols`. */
-  images: Uint8Array;
+  /**
+   * Pixels, `count * channels * rows * cols`, each image channels first (CHW) and row-major:
+   * bytes from idx and image files, float32 from CSV or NumPy data that are not all integers in
+   * 0..255. The model sees them divided by 255 (data.ts, gather).
+   */
+  images: Uint8Array | Float32Array;
+  /** One class index per image. */
   labels: Uint8Array;
   count: number;
+  /** 1 (grey) when absent. */
+  channels?: number;
   rows: number;
   cols: number;
 }
+
+/** The pixel values of one image of `set`. */
+export const pixelsPerImage = (set: ImageSet) => (set.channels ?? 1) * set.rows * set.cols;
 
 /** Parses an images file and a labels file and checks that they belong together. */
 export function parseImageSet(imagesBytes: Uint8Array, labelsBytes: Uint8Array, name = 'dataset', classes = 10): ImageSet {

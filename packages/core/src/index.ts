@@ -6,6 +6,7 @@ export * from './engine.js';
 export * from './options.js';
 export * from './backend.js';
 export * from './idx.js';
+export * from './formats.js';
 export * from './data.js';
 export * from './rng.js';
 export * from './trainer.js';

@@ -243,6 +243,11 @@ export async function train(
     ['training', data.train],
     ['test', data.test],
   ] as const) {
+    if ((set.channels ?? 1) !== 1) {
+      throw new InvalidInputError(
+        `the ${name} images have ${set.channels} channels, but the seed CNN takes grey (one-channel) images; convert them to grey (one channel); this build has no model that takes colour yet`,
+      );
+    }
     if (set.rows !== size || set.cols !== size) {
       throw new InvalidInputError(
         `the ${name} images are ${set.rows}x${set.cols}, but the model takes ${size}x${size} images; give the trainer imageSize ${set.rows}`,

@@ -1,4 +1,5 @@
-// Node-only helpers: files written atomically, the bundled MNIST, idx files from disk.
+// Node-only helpers: files written atomically, the bundled MNIST, idx files from disk, and data
+// sets in other formats (image folders, CSV, NumPy) read from disk.
 // Kept out of the main entry so the browser bundle never sees `node:fs`.
 
 import { randomBytes } from 'node:crypto';
@@ -8,7 +9,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+
 import { InvalidInputError } from './errors.js';
+import { type DecodedImage, type ImageShape, type NpyArray, imageSetFromArrays, imageSetFromImages, parseCsv, parseNpy, parseNpz } from './formats.js';
 import { type ImageSet, parseImageSet } from './idx.js';
 import type { CheckpointStore } from './loop.js';
 
@@ -126,4 +131,125 @@ export async function loadMnist(dir = bundledMnistDir()): Promise<{ train: Image
     loadMnistTest(dir),
   ]);
   return { train, test };
+}
+
+const IMAGE_EXTENSIONS = /\.(png|jpe?g)$/i;
+
+/** Decodes one PNG (pngjs) or JPEG (jpeg-js) file; an unreadable one is named. */
+async function decodeImageFile(file: string, label: number): Promise<DecodedImage> {
+  const bytes = Buffer.from(await readBytes(file, 'image'));
+  try {
+    if (/\.png$/i.test(file)) {
+      const png = PNG.sync.read(bytes);
+      return { file, label, width: png.width, height: png.height, channels: 4, data: new Uint8Array(png.data.buffer, png.data.byteOffset, png.data.length) };
+    }
+    const jpg = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
+    return { file, label, width: jpg.width, height: jpg.height, channels: 3, data: jpg.data };
+  } catch (e) {
+    throw new InvalidInputError(`${file} is not a readable ${/\.png$/i.test(file) ? 'PNG' : 'JPEG'} image: ${(e as Error).message}`);
+  }
+}
+
+const subdirectories = async (dir: string) =>
+  (await fs.readdir(dir, { withFileTypes: true }))
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
+
+/**
+ * An image folder in the ImageFolder convention (torchvision's): one subfolder per class, named
+ * after it, holding PNG or JPEG files; classes are numbered in the sorted order of their names.
+ * `classNames`, when given, must be the folder's (a test folder must have the training classes).
+ */
+export async function readImageFolder(dir: string, classNames?: string[]): Promise<ImageSet & { classNames: string[] }> {
+  const classes = await subdirectories(dir).catch((e: Error) => {
+    throw new InvalidInputError(`cannot read the image folder '${dir}': ${e.message}`);
+  });
+  if (classes.length === 0) throw new InvalidInputError(`'${dir}' has no class subfolders; an image folder holds one subfolder of images per class`);
+  if (classNames && classNames.join('/') !== classes.join('/')) {
+    throw new InvalidInputError(`'${dir}' has the classes ${classes.join(', ')}, but the training folder has ${classNames.join(', ')}; they must be the same`);
+  }
+  const files: [string, number][] = [];
+  for (const [label, name] of classes.entries()) {
+    const inClass = (await fs.readdir(path.join(dir, name))).filter((f) => IMAGE_EXTENSIONS.test(f)).sort();
+    if (inClass.length === 0) throw new InvalidInputError(`class folder '${path.join(dir, name)}' holds no PNG or JPEG images`);
+    for (const f of inClass) files.push([path.join(dir, name, f), label]);
+  }
+  if (classes.length > 256) throw new InvalidInputError(`'${dir}' has ${classes.length} classes; at most 256 are supported`);
+  const images: DecodedImage[] = [];
+  for (const [file, label] of files) images.push(await decodeImageFile(file, label));
+  return { ...imageSetFromImages(images, dir), classNames: classes };
+}
+
+/** Where a data set's training and (if it has one) test examples are, and how they were read. */
+export interface Dataset {
+  train: ImageSet;
+  /** Absent when the source holds no test set: the caller holds one out (heldOutSplit). */
+  test?: ImageSet;
+  /** 'idx', 'image-folder', 'csv', 'npz' or 'npy'. */
+  format: string;
+  classNames?: string[];
+}
+
+const isDir = (p: string) =>
+  fs.stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+const exists = (p: string) =>
+  fs.stat(p).then(
+    () => true,
+    () => false,
+  );
+
+/** Training and test arrays out of named arrays: x_train/y_train/x_test/y_test (Keras) or x/y. */
+function arraysDataset(arrays: Record<string, NpyArray>, name: string, format: string, options: { shape?: ImageShape }): Dataset {
+  const set = (x: string, y: string) => imageSetFromArrays(arrays[x]!, arrays[y]!, `${name} (${x}, ${y})`, options);
+  if (arrays.x_train && arrays.y_train) {
+    return { train: set('x_train', 'y_train'), test: arrays.x_test && arrays.y_test ? set('x_test', 'y_test') : undefined, format };
+  }
+  if (arrays.x && arrays.y) return { train: set('x', 'y'), format };
+  throw new InvalidInputError(
+    `${name} holds the arrays ${Object.keys(arrays).join(', ') || '(none)'}; name them x_train, y_train (and x_test, y_test), or x and y, e.g. np.savez('data.npz', x=images, y=labels)`,
+  );
+}
+
+/**
+ * Reads a data set in whichever format `source` is: a directory of MNIST idx files (plain or
+ * .gz), an image folder (class subfolders, or train/ and test/ each of class subfolders), a CSV
+ * in the Kaggle layout (label, then pixels), a .npz, or a directory of .npy arrays (x_train.npy,
+ * y_train.npy, ..., or x.npy and y.npy). `testSource` is a separate CSV or image folder of test
+ * examples. `shape` gives the image shape where the files cannot (flat CSV or array rows).
+ */
+export async function readDataset(source: string, options: { testSource?: string; shape?: ImageShape } = {}): Promise<Dataset> {
+  const { shape } = options;
+  if (await isDir(source)) {
+    const entries = await fs.readdir(source);
+    if (entries.some((f) => /^train-images-idx3-ubyte(\.gz)?$/.test(f))) return { ...(await loadMnist(source)), format: 'idx' };
+    if (entries.some((f) => /\.npy$/.test(f))) {
+      const arrays: Record<string, NpyArray> = {};
+      for (const f of entries.filter((e) => e.endsWith('.npy')))
+        arrays[f.slice(0, -4)] = parseNpy(await readBytes(path.join(source, f), 'array'), path.join(source, f));
+      return arraysDataset(arrays, source, 'npy', { shape });
+    }
+    const dirs = await subdirectories(source);
+    if (dirs.includes('train') && dirs.includes('test')) {
+      const train = await readImageFolder(path.join(source, 'train'));
+      const test = await readImageFolder(path.join(source, 'test'), train.classNames);
+      return { train, test, format: 'image-folder', classNames: train.classNames };
+    }
+    const train = await readImageFolder(source);
+    const test = options.testSource ? await readImageFolder(options.testSource, train.classNames) : undefined;
+    return { train, test, format: 'image-folder', classNames: train.classNames };
+  }
+  if (!(await exists(source))) throw new InvalidInputError(`data '${source}' does not exist`);
+  if (/\.csv(\.gz)?$/i.test(source)) {
+    const csv = async (f: string) => parseCsv(new TextDecoder().decode(await readBytes(f, 'CSV file')), { name: f, shape });
+    const train = await csv(source);
+    return { train, test: options.testSource ? await csv(options.testSource) : undefined, format: 'csv' };
+  }
+  if (/\.npz$/i.test(source)) return arraysDataset(parseNpz(await readBytes(source, '.npz file'), source), source, 'npz', { shape });
+  throw new InvalidInputError(
+    `cannot tell the format of '${source}': give a directory (MNIST idx files, an image folder or .npy arrays), a .csv or a .npz file`,
+  );
 }
