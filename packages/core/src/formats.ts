@@ -282,3 +282,25 @@ export function imageSetFromImages(images: DecodedImage[], name: string): ImageS
   });
   return { images: out, labels: Uint8Array.from(images.map((im) => im.label)), count: images.length, channels, rows: height, cols: width };
 }
+
+/** Where a data set's training and (if it has one) test examples are, and how they were read. */
+export interface Dataset {
+  train: ImageSet;
+  /** Absent when the source holds no test set: the caller holds one out (heldOutSplit). */
+  test?: ImageSet;
+  /** 'idx', 'image-folder', 'csv', 'npz' or 'npy'. */
+  format: string;
+  classNames?: string[];
+}
+
+/** Training and test arrays out of named arrays: x_train/y_train/x_test/y_test (Keras) or x/y. */
+export function datasetFromArrays(arrays: Record<string, NpyArray>, name: string, format: string, options: { shape?: ImageShape }): Dataset {
+  const set = (x: string, y: string) => imageSetFromArrays(arrays[x]!, arrays[y]!, `${name} (${x}, ${y})`, options);
+  if (arrays.x_train && arrays.y_train) {
+    return { train: set('x_train', 'y_train'), test: arrays.x_test && arrays.y_test ? set('x_test', 'y_test') : undefined, format };
+  }
+  if (arrays.x && arrays.y) return { train: set('x', 'y'), format };
+  throw new InvalidInputError(
+    `${name} holds the arrays ${Object.keys(arrays).join(', ') || '(none)'}; name them x_train, y_train (and x_test, y_test), or x and y, e.g. np.savez('data.npz', x=images, y=labels)`,
+  );
+}

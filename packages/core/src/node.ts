@@ -13,7 +13,17 @@ import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 
 import { InvalidInputError } from './errors.js';
-import { type DecodedImage, type ImageShape, type NpyArray, imageSetFromArrays, imageSetFromImages, parseCsv, parseNpy, parseNpz } from './formats.js';
+import {
+  type Dataset,
+  type DecodedImage,
+  type ImageShape,
+  type NpyArray,
+  datasetFromArrays,
+  imageSetFromImages,
+  parseCsv,
+  parseNpy,
+  parseNpz,
+} from './formats.js';
 import { type ImageSet, parseImageSet } from './idx.js';
 import type { CheckpointStore } from './loop.js';
 
@@ -181,16 +191,6 @@ export async function readImageFolder(dir: string, classNames?: string[]): Promi
   return { ...imageSetFromImages(images, dir), classNames: classes };
 }
 
-/** Where a data set's training and (if it has one) test examples are, and how they were read. */
-export interface Dataset {
-  train: ImageSet;
-  /** Absent when the source holds no test set: the caller holds one out (heldOutSplit). */
-  test?: ImageSet;
-  /** 'idx', 'image-folder', 'csv', 'npz' or 'npy'. */
-  format: string;
-  classNames?: string[];
-}
-
 const isDir = (p: string) =>
   fs.stat(p).then(
     (s) => s.isDirectory(),
@@ -201,18 +201,6 @@ const exists = (p: string) =>
     () => true,
     () => false,
   );
-
-/** Training and test arrays out of named arrays: x_train/y_train/x_test/y_test (Keras) or x/y. */
-function arraysDataset(arrays: Record<string, NpyArray>, name: string, format: string, options: { shape?: ImageShape }): Dataset {
-  const set = (x: string, y: string) => imageSetFromArrays(arrays[x]!, arrays[y]!, `${name} (${x}, ${y})`, options);
-  if (arrays.x_train && arrays.y_train) {
-    return { train: set('x_train', 'y_train'), test: arrays.x_test && arrays.y_test ? set('x_test', 'y_test') : undefined, format };
-  }
-  if (arrays.x && arrays.y) return { train: set('x', 'y'), format };
-  throw new InvalidInputError(
-    `${name} holds the arrays ${Object.keys(arrays).join(', ') || '(none)'}; name them x_train, y_train (and x_test, y_test), or x and y, e.g. np.savez('data.npz', x=images, y=labels)`,
-  );
-}
 
 /**
  * Reads a data set in whichever format `source` is: a directory of MNIST idx files (plain or
@@ -230,7 +218,7 @@ export async function readDataset(source: string, options: { testSource?: string
       const arrays: Record<string, NpyArray> = {};
       for (const f of entries.filter((e) => e.endsWith('.npy')))
         arrays[f.slice(0, -4)] = parseNpy(await readBytes(path.join(source, f), 'array'), path.join(source, f));
-      return arraysDataset(arrays, source, 'npy', { shape });
+      return datasetFromArrays(arrays, source, 'npy', { shape });
     }
     const dirs = await subdirectories(source);
     if (dirs.includes('train') && dirs.includes('test')) {
@@ -248,7 +236,7 @@ export async function readDataset(source: string, options: { testSource?: string
     const train = await csv(source);
     return { train, test: options.testSource ? await csv(options.testSource) : undefined, format: 'csv' };
   }
-  if (/\.npz$/i.test(source)) return arraysDataset(parseNpz(await readBytes(source, '.npz file'), source), source, 'npz', { shape });
+  if (/\.npz$/i.test(source)) return datasetFromArrays(parseNpz(await readBytes(source, '.npz file'), source), source, 'npz', { shape });
   throw new InvalidInputError(
     `cannot tell the format of '${source}': give a directory (MNIST idx files, an image folder or .npy arrays), a .csv or a .npz file`,
   );

@@ -114,6 +114,8 @@ export interface WorkerApi {
   probe(): Promise<ProbeResult>;
   loadMnist(baseUrl: string): Promise<DataSummary>;
   loadFiles(files: { trainImages?: File; trainLabels?: File; testImages?: File; testLabels?: File }): Promise<DataSummary>;
+  /** A dropped or chosen data set: a CSV, a .npz, or a folder's files with their paths. */
+  loadDataset(entries: { path: string; file: File }[]): Promise<DataSummary>;
   /** The core's defaults applied to `options` (the form shows these). */
   resolveOptions(options: RunOptions): Promise<ResolvedOptions>;
   start(options: RunOptions): Promise<RunEnd>;

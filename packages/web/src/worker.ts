@@ -6,7 +6,7 @@ import { InvalidConfigError, type RunOptions, Trainer, all, gather, modelConfig,
 
 import type { Reply, Request, StoredRun, WorkerApi } from './protocol.js';
 import { toWire } from './protocol.js';
-import { loadFiles, loadMnist } from './worker/data.js';
+import { loadDataset, loadFiles, loadMnist } from './worker/data.js';
 import { evalSummary, run } from './worker/run.js';
 import { emit, exclusive, need, notRunning, session, setTrainer } from './worker/session.js';
 import { refreshView } from './worker/view.js';
@@ -26,6 +26,7 @@ const api: WorkerApi = {
 
   loadMnist,
   loadFiles,
+  loadDataset,
 
   async resolveOptions(options) {
     return resolveOptions(options);

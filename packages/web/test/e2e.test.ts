@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { type Browser, type Page, chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
 import { type PreviewServer, build, preview } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -441,6 +442,44 @@ describe('the web demo in headless Chromium', () => {
     expect(await page.textContent('#data-error')).toMatch(/^InvalidInputError: test set .*truncated or corrupt/);
     // The data in use is still MNIST's.
     expect(await vatState(page, 's.data.test.count')).toBe(10000);
+    await page.context().close();
+  });
+
+  it('takes a dropped CSV or a folder of class subfolders, holds out a tenth when it has no test set, and names a bad row', async () => {
+    const page = await openPage();
+    const images = await fs.readFile(path.join(MNIST_DIR, 't10k-images-idx3-ubyte'));
+    const labels = await fs.readFile(path.join(MNIST_DIR, 't10k-labels-idx1-ubyte'));
+    const pixels = (n: number) => images.subarray(16 + n * 784, 16 + (n + 1) * 784);
+    // A Kaggle-layout CSV of 200 test digits: 180 to train on, 20 held out.
+    const rows = Array.from({ length: 200 }, (_, n) => [labels[8 + n], ...pixels(n)].join(','));
+    const csv = `label,${Array.from({ length: 784 }, (_, i) => `pixel${i}`).join(',')}\n${rows.join('\n')}\n`;
+    await page.setInputFiles('#data-files', { name: 'digits.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+    await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.data?.test.count === 20);
+    expect(await vatState(page, 's.data.train.count')).toBe(180);
+    expect(await page.textContent('#data-status')).toMatch(/180 images from digits\.csv \(a tenth held out as the test set\)/);
+    // A folder with train/ and test/ of class subfolders of grey PNGs: both sets, no hold-out.
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-web-folder-'));
+    let counts = { train: 0, test: 0 };
+    for (let n = 0; n < 60; n++) {
+      const digit = labels[8 + n]!;
+      if (digit > 1) continue;
+      const which = n % 4 === 0 ? 'test' : 'train';
+      const dir = path.join(root, 'digits', which, digit === 0 ? 'zero' : 'one');
+      await fs.mkdir(dir, { recursive: true });
+      const png = new PNG({ width: 28, height: 28 });
+      for (let p = 0; p < 784; p++) png.data.set([pixels(n)[p]!, pixels(n)[p]!, pixels(n)[p]!, 255], p * 4);
+      await fs.writeFile(path.join(dir, `${n}.png`), PNG.sync.write(png));
+      counts = { ...counts, [which]: counts[which] + 1 };
+    }
+    await page.setInputFiles('#data-folder', path.join(root, 'digits'));
+    await page.waitForFunction((n) => (window as unknown as { __vat: VatState }).__vat.data?.train.count === n, counts.train);
+    expect(await vatState(page, 's.data.test.count')).toBe(counts.test);
+    expect(await page.textContent('#data-status')).toMatch(/2 classes: one, zero/);
+    // A ragged row is named; the data in use stays what it was.
+    await page.setInputFiles('#data-files', { name: 'bad.csv', mimeType: 'text/csv', buffer: Buffer.from('1,2,3,4,5\n1,2,3\n') });
+    await page.waitForSelector('#data-error[data-error-name="InvalidInputError"]');
+    expect(await page.textContent('#data-error')).toMatch(/bad\.csv, line 2: 3 columns, but line 1 has 5/);
+    expect(await vatState(page, 's.data.train.count')).toBe(counts.train);
     await page.context().close();
   });
 });

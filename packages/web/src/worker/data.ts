@@ -1,6 +1,18 @@
-// Data in the worker: the bundled MNIST fetched gzipped, the user's idx files (plain or .gz),
-// each checked against the demo's 28x28 model.
-import { type ImageSet, InvalidConfigError, InvalidInputError, parseImageSet } from '@vat/core';
+// Data in the worker: the bundled MNIST fetched gzipped, the user's idx files (plain or .gz), and
+// a data set the user drops (a CSV, a .npz, or a folder of class subfolders of PNG/JPEG), each
+// checked against the demo's 28x28 grey model.
+import {
+  type DecodedImage,
+  type ImageSet,
+  InvalidConfigError,
+  InvalidInputError,
+  datasetFromArrays,
+  holdOut,
+  imageSetFromImages,
+  parseCsv,
+  parseImageSet,
+  parseNpz,
+} from '@vat/core';
 
 import type { DataSummary, WorkerApi } from '../protocol.js';
 import { need, notRunning, session } from './session.js';
@@ -29,6 +41,9 @@ async function inflated(bytes: Uint8Array, name: string): Promise<Uint8Array> {
 }
 
 function checkShape(set: ImageSet, what: string): ImageSet {
+  if ((set.channels ?? 1) !== 1) {
+    throw new InvalidInputError(`${what}: the images have ${set.channels} channels; this demo's model takes grey (one-channel) images`);
+  }
   if (set.rows !== 28 || set.cols !== 28) {
     throw new InvalidInputError(`${what}: images are ${set.rows}x${set.cols}; this demo's model and drawing pad take 28x28 images`);
   }
@@ -75,5 +90,101 @@ export const loadFiles: WorkerApi['loadFiles'] = async (files) => {
     test: te?.[0] ?? mnist!.test,
     source: `${tr ? tr[1] : 'MNIST'} | ${te ? te[1] : 'MNIST'}`,
   };
+  return summary();
+};
+
+/** Decodes one PNG or JPEG with the browser's own decoder; an unreadable one is named. */
+async function decodeImage(file: File, path: string, label: number): Promise<DecodedImage> {
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch (e) {
+    throw new InvalidInputError(`${path} is not a readable image: ${(e as Error).message}`);
+  }
+  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+  const ctx = canvas.getContext('2d')!;
+  ctx.drawImage(bitmap, 0, 0);
+  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  bitmap.close();
+  return { file: path, label, width: canvas.width, height: canvas.height, channels: 4, data: new Uint8Array(data.buffer) };
+}
+
+const IMAGE = /\.(png|jpe?g)$/i;
+
+/**
+ * An image folder from its files' paths (a dropped or chosen folder): the class is each image's
+ * parent folder; a top level of train/ and test/ gives the two sets, which must have the same
+ * classes (in the sorted order of their names, as on the command line).
+ */
+async function imageFolder(entries: { path: string; file: File }[]): Promise<{ train: ImageSet; test?: ImageSet; classes: string[] }> {
+  const images = entries.filter((e) => IMAGE.test(e.path));
+  if (images.length === 0) throw new InvalidInputError('the folder holds no PNG or JPEG images; an image folder has one subfolder of images per class');
+  const parts = images.map((e) => e.path.split('/').filter(Boolean));
+  if (parts.some((p) => p.length < 2))
+    throw new InvalidInputError(
+      `${images[parts.findIndex((p) => p.length < 2)]!.path} is not in a class folder; put each class's images in a folder named after it`,
+    );
+  const split = parts.every((p) => p.length >= 3 && (p[p.length - 3] === 'train' || p[p.length - 3] === 'test'));
+  const classOf = (p: string[]) => p[p.length - 2]!;
+  const read = async (which: string | undefined, classes?: string[]) => {
+    const mine = images.filter((_, i) => !which || parts[i]![parts[i]!.length - 3] === which);
+    const names = [...new Set(mine.map((e) => classOf(e.path.split('/').filter(Boolean))))].sort();
+    if (classes && names.join('/') !== classes.join('/')) {
+      throw new InvalidInputError(
+        `the ${which} folder has the classes ${names.join(', ')}, but the training folder has ${classes.join(', ')}; they must be the same`,
+      );
+    }
+    const decoded: DecodedImage[] = [];
+    for (const e of mine) decoded.push(await decodeImage(e.file, e.path, names.indexOf(classOf(e.path.split('/').filter(Boolean)))));
+    return { set: imageSetFromImages(decoded, which ? `the ${which} folder` : 'the folder'), names };
+  };
+  if (!split) {
+    const { set, names } = await read(undefined);
+    return { train: set, classes: names };
+  }
+  const train = await read('train');
+  const test = await read('test', train.names);
+  return { train: train.set, test: test.set, classes: train.names };
+}
+
+/**
+ * A data set the user dropped or chose: one CSV (Kaggle layout) or .npz, or a folder of class
+ * subfolders. Without a test set of its own, a tenth is held out (seed 0, as the CLI does).
+ */
+export const loadDataset: WorkerApi['loadDataset'] = async (entries) => {
+  notRunning('change the data');
+  if (entries.length === 0) throw new InvalidInputError('nothing was dropped or chosen');
+  let train: ImageSet;
+  let test: ImageSet | undefined;
+  let source: string;
+  const single = entries.length === 1 ? entries[0]! : undefined;
+  if (single && /\.csv(\.gz)?$/i.test(single.path)) {
+    const bytes = await inflated(new Uint8Array(await single.file.arrayBuffer()), single.path);
+    train = parseCsv(new TextDecoder().decode(bytes), { name: single.path });
+    source = single.path;
+  } else if (single && /\.npz$/i.test(single.path)) {
+    const d = datasetFromArrays(parseNpz(new Uint8Array(await single.file.arrayBuffer()), single.path), single.path, 'npz', {});
+    train = d.train;
+    test = d.test;
+    source = single.path;
+  } else if (entries.some((e) => IMAGE.test(e.path))) {
+    const d = await imageFolder(entries);
+    train = d.train;
+    test = d.test;
+    source = `${entries[0]!.path.split('/').filter(Boolean)[0]}/ (${d.classes.length} classes: ${d.classes.join(', ')})`;
+  } else {
+    throw new InvalidInputError(
+      `cannot tell the format of ${single ? single.path : 'these files'}: drop a .csv, a .npz, or a folder of class subfolders of PNG or JPEG images`,
+    );
+  }
+  checkShape(train, source);
+  if (!test) {
+    const held = holdOut(train, Math.max(1, Math.round(train.count / 10)));
+    train = held.train;
+    test = held.test;
+    source = `${source} (a tenth held out as the test set)`;
+  }
+  checkShape(test, source);
+  session.data = { train, test, source: `${source} | ${source}` };
   return summary();
 };
