@@ -1,6 +1,7 @@
 // The Node environment: the native addon for the CPU backend when it is built for this machine
 // (the fastest), else the wasm module read from disk; WebGPU through the `webgpu` package (Dawn).
 
+import { chmodSync, mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 import { type CoreBindings, type EngineChoice, type EngineName, type Platform, oneThreadOnly, registerPlatform } from './engine.js';
@@ -56,11 +57,22 @@ async function vulkanMissing(): Promise<string | undefined> {
  * GPU driver it points Vulkan at the SwiftShader that Debian's chromium ships, unless
  * VK_ICD_FILENAMES is already set.
  */
+/** `<tmp>/vat-xdg-<uid>`, made private (0700) if it is not; a directory someone else owns is not used. */
+export function runtimeDir(tmp: string): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = `${tmp}/vat-xdg-${uid}`;
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if (st.uid !== uid) return mkdtempSync(`${tmp}/vat-xdg-${uid}-`);
+  if ((st.mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
+  return dir;
+}
+
 export function installNodeWebGpu(): Promise<GPU | undefined> {
   nodeGpu ??= (async () => {
     const missing = await vulkanMissing();
     if (missing) throw new BackendUnavailableError(missing);
-    const { existsSync, mkdtempSync, rmSync } = await import('node:fs');
+    const { existsSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
     const hasGpuDevice = existsSync('/dev/nvidia0') || existsSync('/dev/dri/renderD128') || existsSync('/dev/dxg');
@@ -68,12 +80,9 @@ export function installNodeWebGpu(): Promise<GPU | undefined> {
       process.env.VK_ICD_FILENAMES = swiftshader;
     }
     // Dawn's windowing probe prints "XDG_RUNTIME_DIR is invalid" on headless machines; give it
-    // a private directory, as a login session would.
-    if (!process.env.XDG_RUNTIME_DIR) {
-      const dir = mkdtempSync(`${tmpdir()}/vat-xdg-`);
-      process.env.XDG_RUNTIME_DIR = dir;
-      process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    }
+    // a private directory, as a login session would: one per user, kept and reused, so that a
+    // process killed by a signal leaves nothing behind (a fresh one per process did).
+    if (!process.env.XDG_RUNTIME_DIR) process.env.XDG_RUNTIME_DIR = runtimeDir(tmpdir());
     let mod: typeof import('webgpu');
     try {
       mod = await import('webgpu');
