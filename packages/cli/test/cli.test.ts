@@ -365,6 +365,20 @@ describe('bad input', () => {
     expect(ro.stderr).not.toMatch(/\n\s+at /); // no stack trace
   });
 
+  it('stops with exit 1 when the disk fills up mid-run, leaves no temporary file, and resumes once there is space', async () => {
+    const out = await tmp();
+    const full = fileURLToPath(new URL('./full-disk.mjs', import.meta.url));
+    const r = await runNode(['--import', full, main, 'train', ...SMALL, '--out', out]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/ENOSPC: no space left on device/);
+    expect(r.stderr).toMatch(/The disk is full; free space, then resume with --resume \(the last checkpoint is intact\)/);
+    expect((await fs.readdir(out)).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.status).toBe('failed');
+    const resumed = await vat(['train', '--resume', out]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+  });
+
   it('refuses an --out in use by a live run, and takes over a lock its process left', async () => {
     const out = await tmp();
     await fs.writeFile(path.join(out, '.lock'), `${process.pid}\n`);
