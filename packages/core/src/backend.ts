@@ -1,8 +1,7 @@
 // Choosing a backend. WebGPU comes up in one path: one adapter request per process, checked for
 // the features and limits burn needs (probeWebGpu), and that adapter handed to wgpu, which makes
-// the device every trainer shares (startWebGpu). Where
-// navigator.gpu comes from is the environment's business (platform-node.ts: the npm package
-// `webgpu`, i.e. Dawn).
+// the device every trainer shares (startWebGpu). Where navigator.gpu comes from is the
+// environment's business (platform-node.ts: the npm package `webgpu`, i.e. Dawn).
 //
 // Backends: 'cpu' is the crate's own CPU kernels (threaded where the engine has threads);
 // 'burn-cpu' is burn-flex on one thread (a cross-check and the bench's baseline); 'webgpu' is
@@ -92,13 +91,15 @@ async function handOver<T>(gpu: GPU, adapter: GPUAdapter, start: () => Promise<T
   }
 }
 
-/** The one adapter request made of each GPU object, and wgpu's line for the adapter once wgpu has it. */
+/** The one adapter request made of each GPU object (navigator.gpu: one per page or process). */
 const requested = new WeakMap<GPU, Promise<GPUAdapter | null>>();
+/** wgpu brought up on that adapter (once per process): its line for the adapter. */
+let started: Promise<string> | undefined;
 let wgpuLine: string | undefined;
 
 /**
- * Checks WebGPU without starting it: the adapter (requested once per process and kept for
- * startWebGpu), its features and limits. Loads no wasm, so a page without a usable adapter never
+ * Checks WebGPU without starting it: the adapter (requested once and kept for startWebGpu), its
+ * features and limits. Loads no wasm, so a page without a usable adapter never
  * fetches the WebGPU module.
  */
 export async function probeWebGpu(): Promise<AdapterReport> {
@@ -126,11 +127,18 @@ export async function probeWebGpu(): Promise<AdapterReport> {
 export async function startWebGpu(): Promise<AdapterReport> {
   const report = await probeWebGpu();
   if (wgpuLine) return report;
-  const gpu = (await platform().gpu())!;
-  const adapter = (await requested.get(gpu))!;
-  const { bindings } = await platform().engine('wasm', 'webgpu', 1);
-  if (!bindings.startWebGpu) throw new BackendUnavailableError('this build of the wasm module has no WebGPU backend; use the CPU backend');
-  wgpuLine = await handOver(gpu, adapter, () => coreCall(() => bindings.startWebGpu!()));
+  // One bring-up at a time: two overlapping hand-overs would put the wrong method back.
+  started ??= (async () => {
+    const gpu = (await platform().gpu())!;
+    const adapter = (await requested.get(gpu))!;
+    const { bindings } = await platform().engine('wasm', 'webgpu', 1);
+    if (!bindings.startWebGpu) throw new BackendUnavailableError('this build of the wasm module has no WebGPU backend; use the CPU backend');
+    return handOver(gpu, adapter, () => coreCall(() => bindings.startWebGpu!()));
+  })().catch((e: unknown) => {
+    started = undefined;
+    throw e;
+  });
+  wgpuLine = await started;
   report.description += ` [wgpu: ${wgpuLine}]`;
   return report;
 }
@@ -138,14 +146,13 @@ export async function startWebGpu(): Promise<AdapterReport> {
 /**
  * Resolves `auto` to `webgpu` when a hardware adapter exists, else `cpu`. A software adapter
  * (SwiftShader) is used only when asked for by name: on a CPU it is slower than the CPU kernels.
- * `probe` checks the adapter (probeWebGpu; tests pass their own).
  */
-export async function resolveBackend(name: BackendName, probe: () => Promise<AdapterReport> = probeWebGpu): Promise<AdapterReport> {
+export async function resolveBackend(name: BackendName): Promise<AdapterReport> {
   if (name === 'cpu') return { backend: 'cpu', description: 'CPU' };
   if (name === 'burn-cpu') return { backend: 'burn-cpu', description: 'CPU: burn-flex in WebAssembly' };
-  if (name === 'webgpu') return probe();
+  if (name === 'webgpu') return probeWebGpu();
   try {
-    const report = await probe();
+    const report = await probeWebGpu();
     if (!report.isFallbackAdapter) return { ...report, reason: 'auto: hardware WebGPU adapter found' };
     return { backend: 'cpu', description: 'CPU', reason: `auto: only a software adapter (${report.description})` };
   } catch (err) {
