@@ -18,7 +18,7 @@ import {
 } from '@vat/core';
 import { loadMnistTest, readImageSet, removeTempFiles, writeFileAtomic } from '@vat/core/node';
 
-import { dataGiven, fitToData, isIdxDirectory, loadData, modelShape, sourceFlags } from './data.js';
+import { dataGiven, describeData, fitToData, isIdxDirectory, loadData, modelShape, sourceFlags } from './data.js';
 import { typedOptions } from './flags.js';
 import { prepareOut } from './outdir.js';
 import { Progress, confusionTable } from './progress.js';
@@ -75,6 +75,7 @@ export async function trainCommand(cmd: Command): Promise<number> {
     out = (flags.out as string | undefined) ?? defaultOut(flags.preset);
     await prepareOut(out, true); // before any work: a directory that holds a run is refused
     data = await loadData(flags);
+    progress.message(`data: ${describeData(data)}`);
     // The model takes the data's image size and classes; the split, sizes the data can hold.
     const options = await resolveOptions({ ...modelShape(data), ...typed }, flags.preset);
     for (const line of fitToData(options.loop, data.train.count, typed)) progress.message(line);

@@ -140,3 +140,11 @@ export function fitToData(loop: { valSize: number; trainSize?: number }, count: 
   }
   return said;
 }
+
+/** One line: the counts, the image shape, the format and how pixels are scaled. */
+export function describeData(data: { train: ImageSet; test: ImageSet; source: DataSource }): string {
+  const { train, test, source } = data;
+  const format = 'format' in source ? `${source.format}${source.heldOutTest ? `, ${source.heldOutTest} held out as the test set` : ''}` : 'idx';
+  const scale = (train.pixelScale ?? 255) === 1 ? 'pixels already in [0, 1]' : 'pixels / 255';
+  return `${train.count} training and ${test.count} test images of ${train.channels ?? 1}x${train.rows}x${train.cols} (${format}; ${scale})`;
+}

@@ -81,15 +81,16 @@ export function balancedSubset(subset: Subset, n: number, seed: number, classes 
   return { set: subset.set, indices: Uint32Array.from(out).sort() };
 }
 
-/** Pixels divided by 255 (bytes land in [0, 1]) as float32, and labels, for the given rows. */
+/** Pixels scaled to [0, 1] (divided by the set's pixelScale, 255 by default) as float32, and labels, for the given rows. */
 export function gather(set: ImageSet, rows: ArrayLike<number>): { x: Float32Array; y: Uint32Array } {
   const px = pixelsPerImage(set);
+  const scale = set.pixelScale ?? 255;
   const x = new Float32Array(rows.length * px);
   const y = new Uint32Array(rows.length);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]!;
     const src = set.images.subarray(r * px, (r + 1) * px);
-    for (let j = 0; j < px; j++) x[i * px + j] = src[j]! / 255;
+    for (let j = 0; j < px; j++) x[i * px + j] = src[j]! / scale;
     y[i] = set.labels[r]!;
   }
   return { x, y };

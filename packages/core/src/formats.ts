@@ -46,13 +46,25 @@ function checkLabels(values: ArrayLike<number>, where: (i: number) => string, cl
   return out;
 }
 
-/** Bytes when every value is an integer in 0..255 (kept as pixels are in idx and PNG files), else float32. */
-function pixelsOf(values: Float32Array): Uint8Array | Float32Array {
+/**
+ * Pixels as the model will see them: stored as bytes when every value is an integer in 0..255,
+ * else as float32, with the scale that maps them to [0, 1]: 255 for values up to 255, 1 for
+ * values that are already in [0, 1] (floats, or 0/1 images). Values outside [0, 255] are refused:
+ * `name` and `where` say which.
+ */
+function pixelsOf(values: Float32Array, name: string, where: (i: number) => string): { images: Uint8Array | Float32Array; pixelScale: number } {
+  let integers = true;
+  let max = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
-    if (!(v >= 0 && v <= 255 && Number.isInteger(v))) return values;
+    if (!(v >= 0 && v <= 255)) {
+      throw new InvalidInputError(`${name}, ${where(i)}: pixel value ${v} is outside 0..255; give pixels in 0..255, or already scaled to 0..1`);
+    }
+    if (!Number.isInteger(v)) integers = false;
+    if (v > max) max = v;
   }
-  return Uint8Array.from(values);
+  const pixelScale = max <= 1 ? 1 : 255;
+  return { images: integers ? Uint8Array.from(values) : values, pixelScale };
 }
 
 /** The shape of `pixels` values per example: the one given, or a square single-channel image. */
@@ -82,7 +94,7 @@ export function parseCsv(text: string, options: { name: string; shape?: ImageSha
   const lines = text.split(/\r?\n/);
   while (lines.length && lines[lines.length - 1]!.trim() === '') lines.pop();
   let first = 0;
-  if (lines.length && lines[0]!.split(',').some((c) => c.trim() === '' || Number.isNaN(Number(c.replace(/"/g, ''))))) first = 1;
+  if (lines.length && lines[0]!.split(',').some((c) => c.trim() !== '' && Number.isNaN(Number(c.replace(/"/g, ''))))) first = 1;
   const rows = lines.length - first;
   if (rows <= 0) throw new InvalidInputError(`${name} holds no data rows`);
   const width = lines[first]!.split(',').length;
@@ -110,7 +122,8 @@ export function parseCsv(text: string, options: { name: string; shape?: ImageSha
     }
   }
   const y = checkLabels(labels, (i) => `${name}, line ${first + i + 1}`, options.classes);
-  return { images: pixelsOf(values), labels: y, count: rows, ...shape };
+  const pixels = pixelsOf(values, name, (i) => `line ${first + Math.floor(i / px) + 1}, column ${(i % px) + 2}`);
+  return { ...pixels, labels: y, count: rows, ...shape };
 }
 
 /** A NumPy array as read from a .npy file. */
@@ -237,7 +250,8 @@ export function imageSetFromArrays(x: NpyArray, y: NpyArray, name: string, optio
     values.set(src);
   }
   const labels = checkLabels(y.data, (i) => `${name}: label ${i}`, options.classes);
-  return { images: x.dtype.endsWith('u1') ? Uint8Array.from(values) : pixelsOf(values), labels, count: n, ...shape };
+  const pixels = pixelsOf(values, name, (i) => `image ${Math.floor(i / px)}`);
+  return { ...pixels, labels, count: n, ...shape };
 }
 
 /** One decoded image of an ImageFolder: interleaved pixels (HWC), 1, 3 or 4 (RGBA) channels. */
@@ -280,7 +294,7 @@ export function imageSetFromImages(images: DecodedImage[], name: string): ImageS
   images.forEach((im, i) => {
     for (let p = 0; p < plane; p++) for (let k = 0; k < channels; k++) out[i * px + k * plane + p] = im.data[p * im.channels + (im.channels === 1 ? 0 : k)]!;
   });
-  return { images: out, labels: Uint8Array.from(images.map((im) => im.label)), count: images.length, channels, rows: height, cols: width };
+  return { images: out, labels: Uint8Array.from(images.map((im) => im.label)), count: images.length, channels, rows: height, cols: width, pixelScale: 255 };
 }
 
 /** Where a data set's training and (if it has one) test examples are, and how they were read. */

@@ -49,9 +49,11 @@ export interface ImageSet {
   /**
    * Pixels, `count * channels * rows * cols`, each image channels first (CHW) and row-major:
    * bytes from idx and image files, float32 from CSV or NumPy data that are not all integers in
-   * 0..255. The model sees them divided by 255 (data.ts, gather).
+   * 0..255. The model sees them divided by `pixelScale` (data.ts, gather).
    */
   images: Uint8Array | Float32Array;
+  /** What maps the pixels to [0, 1]: 255 (idx, images, 0..255 data; the default) or 1 (data already in [0, 1]). */
+  pixelScale?: number;
   /** One class index per image. */
   labels: Uint8Array;
   count: number;

@@ -3,10 +3,10 @@
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 
-import { npy } from './npy.js';
 import {
   InvalidConfigError,
   InvalidInputError,
+  gather,
   holdOut,
   imageSetFromArrays,
   imageSetFromImages,
@@ -15,6 +15,7 @@ import {
   parseNpz,
   parseShape,
 } from '../src/index.node.js';
+import { npy } from './npy.js';
 
 const expectInput = (f: () => unknown, message: RegExp) => {
   expect(f).toThrow(InvalidInputError);
@@ -38,6 +39,19 @@ describe('CSV in the Kaggle layout', () => {
     expect(set).toMatchObject({ channels: 3, rows: 1, cols: 1, count: 2 });
     expect(set.images).toBeInstanceOf(Float32Array);
     expect(Array.from(set.images.subarray(0, 3))).toEqual([0.5, 1, 1.5]);
+  });
+
+  it('keeps data already scaled to [0, 1] as it is, divides 0..255 data by 255, and refuses other values', () => {
+    const scaled = parseCsv('0,0,0.25,0.5,1\n1,1,0,0,0', { name: 's.csv' });
+    expect(scaled.pixelScale).toBe(1);
+    expect(Array.from(gather(scaled, [0]).x)).toEqual([0, 0.25, 0.5, 1]);
+    const bytes = parseCsv('0,0,51,102,255', { name: 'b.csv' });
+    expect(bytes.pixelScale).toBe(255);
+    expect(Array.from(gather(bytes, [0]).x)).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround));
+    expectInput(() => parseCsv('0,1,2,3,4\n1,1,-2,3,4', { name: 'n.csv' }), /n\.csv, line 2, column 3: pixel value -2 is outside 0\.\.255/);
+    expectInput(() => parseCsv('0,1,2,3,300', { name: 'o.csv' }), /o\.csv, line 1, column 5: pixel value 300/);
+    // An empty cell in the first row is an error there, not a header to skip.
+    expectInput(() => parseCsv('1,2,,4,5\n1,2,3,4,5', { name: 'e.csv' }), /e\.csv, line 1, column 3: '' is not a number/);
   });
 
   it('names the line and column of a ragged row, a cell that is not a number, and a label out of range', () => {
