@@ -2,7 +2,7 @@
 // `inspect` contract: one step on given weights with injected d and masks) and/or `op` (single
 // layers and losses, for the `op` cases).
 
-import { type InspectInput, inspect } from '@vat/core';
+import { type InspectInput, type Inspection, inspect } from '@vat/core';
 
 import { inspectReference, type OpName, runReferenceOp } from '../src/index.js';
 
@@ -13,16 +13,8 @@ export interface Arr {
   shape: number[];
 }
 
-export interface StepOutputs {
-  logits: Float32Array;
-  loss: number;
-  ce: number;
-  lds: number;
-  entropy: number;
-  rAdv: Float32Array;
-  grads: Float32Array;
-  updated: Float32Array;
-}
+/** What a step gives back: @vat/core's `inspect` output. */
+export type StepOutputs = Inspection;
 
 /** What a step takes: @vat/core's `inspect` input (the reference's own type mirrors it field for field). */
 export type StepInput = InspectInput;
