@@ -124,10 +124,11 @@ async function imageFolder(entries: { path: string; file: File }[]): Promise<{ t
     throw new InvalidInputError(
       `${images[parts.findIndex((p) => p.length < 2)]!.path} is not in a class folder; put each class's images in a folder named after it`,
     );
-  const split = parts.every((p) => p.length >= 3 && (p[p.length - 3] === 'train' || p[p.length - 3] === 'test'));
+  const top = (p: string[]) => (p.length >= 3 ? p[p.length - 3] : undefined);
+  const split = parts.every((p) => top(p) === 'train' || top(p) === 'test') && parts.some((p) => top(p) === 'test') && parts.some((p) => top(p) === 'train');
   const classOf = (p: string[]) => p[p.length - 2]!;
   const read = async (which: string | undefined, classes?: string[]) => {
-    const mine = images.filter((_, i) => !which || parts[i]![parts[i]!.length - 3] === which);
+    const mine = images.filter((_, i) => !which || top(parts[i]!) === which);
     const names = [...new Set(mine.map((e) => classOf(e.path.split('/').filter(Boolean))))].sort();
     if (classes && names.join('/') !== classes.join('/')) {
       throw new InvalidInputError(
