@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 
-import { type ImageSet, InvalidConfigError, InvalidInputError, holdOut, parseShape } from '@vat/core';
+import { type ImageSet, InvalidConfigError, InvalidInputError, checkSameScale, holdOut, parseShape } from '@vat/core';
 import { loadMnist, readDataset, readImageSet } from '@vat/core/node';
 
 /** Where a run's data came from, as run.json and the checkpoint record it (absolute paths). */
@@ -92,6 +92,7 @@ async function loadDataFlag(flags: Record<string, string | undefined>): Promise<
     if (!Number.isSafeInteger(heldOutTest)) throw new InvalidConfigError(`--test-size must be a whole number of examples, got '${flags.testSize}'`);
     ({ train, test } = holdOut(train, heldOutTest));
   }
+  checkSameScale(train, test, flags.data!);
   const channels = (s: ImageSet) => s.channels ?? 1;
   if (train.rows !== test.rows || train.cols !== test.cols || channels(train) !== channels(test)) {
     throw new InvalidInputError(

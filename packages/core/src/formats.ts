@@ -67,6 +67,19 @@ function pixelsOf(values: Float32Array, name: string, where: (i: number) => stri
   return { images: integers ? Uint8Array.from(values) : values, pixelScale };
 }
 
+/**
+ * Refuses a test set whose pixels are scaled otherwise than the training set's (0..255 against
+ * [0, 1]): the two would reach the model on different scales.
+ */
+export function checkSameScale(train: ImageSet, test: ImageSet, name: string): void {
+  const a = train.pixelScale ?? 255;
+  const b = test.pixelScale ?? 255;
+  if (a !== b) {
+    const says = (s: number) => (s === 1 ? 'lie in [0, 1]' : 'go up to 255');
+    throw new InvalidInputError(`${name}: the training pixels ${says(a)} but the test pixels ${says(b)}; give both sets on one scale`);
+  }
+}
+
 /** The shape of `pixels` values per example: the one given, or a square single-channel image. */
 function shapeFor(pixels: number, name: string, shape?: ImageShape): ImageShape {
   if (shape) {

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   InvalidConfigError,
   InvalidInputError,
+  checkSameScale,
   gather,
   holdOut,
   imageSetFromArrays,
@@ -50,6 +51,7 @@ describe('CSV in the Kaggle layout', () => {
     expect(Array.from(gather(bytes, [0]).x)).toEqual([0, 51 / 255, 102 / 255, 1].map(Math.fround));
     expectInput(() => parseCsv('0,1,2,3,4\n1,1,-2,3,4', { name: 'n.csv' }), /n\.csv, line 2, column 3: pixel value -2 is outside 0\.\.255/);
     expectInput(() => parseCsv('0,1,2,3,300', { name: 'o.csv' }), /o\.csv, line 1, column 5: pixel value 300/);
+    expect(() => checkSameScale(bytes, scaled, 'd')).toThrow(/training pixels go up to 255 but the test pixels lie in \[0, 1\]/);
     // An empty cell in the first row is an error there, not a header to skip.
     expectInput(() => parseCsv('1,2,,4,5\n1,2,3,4,5', { name: 'e.csv' }), /e\.csv, line 1, column 3: '' is not a number/);
   });

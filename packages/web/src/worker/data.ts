@@ -6,6 +6,7 @@ import {
   type ImageSet,
   InvalidConfigError,
   InvalidInputError,
+  checkSameScale,
   datasetFromArrays,
   holdOut,
   imageSetFromImages,
@@ -186,6 +187,7 @@ export const loadDataset: WorkerApi['loadDataset'] = async (entries) => {
     source = `${source} (a tenth held out as the test set)`;
   }
   checkShape(test, source);
+  checkSameScale(train, test, source);
   session.data = { train, test, source: `${source} | ${source}` };
   return summary();
 };
