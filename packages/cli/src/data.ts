@@ -88,9 +88,11 @@ async function loadDataFlag(flags: Record<string, string | undefined>): Promise<
   let heldOutTest: number | undefined;
   if (!test) {
     // No test set in the source: hold one out, the same examples for every run (seed 0).
-    heldOutTest = flags.testSize === undefined ? Math.max(1, Math.round(train.count / 10)) : Number(flags.testSize);
-    if (!Number.isSafeInteger(heldOutTest)) throw new InvalidConfigError(`--test-size must be a whole number of examples, got '${flags.testSize}'`);
-    ({ train, test } = holdOut(train, heldOutTest));
+    const count = flags.testSize === undefined ? undefined : Number(flags.testSize);
+    if (count !== undefined && !Number.isSafeInteger(count))
+      throw new InvalidConfigError(`--test-size must be a whole number of examples, got '${flags.testSize}'`);
+    ({ train, test } = holdOut(train, count));
+    heldOutTest = test.count;
   }
   checkSameScale(train, test, flags.data!);
   const channels = (s: ImageSet) => s.channels ?? 1;

@@ -35,11 +35,11 @@ export function trainValSplit(set: ImageSet, seed: number, valSize: number, trai
 }
 
 /**
- * Holds out `count` examples of `set` as a test set, for a source that has none: a seeded
+ * Holds out `count` examples of `set` (a tenth by default) as a test set, for a source that has none: a seeded
  * permutation (seed 0 unless given), so every run on the same data holds out the same examples,
  * whatever its own seed. Returns both parts as image sets of their own.
  */
-export function holdOut(set: ImageSet, count: number, seed = 0): { train: ImageSet; test: ImageSet } {
+export function holdOut(set: ImageSet, count = Math.max(1, Math.round(set.count / 10)), seed = 0): { train: ImageSet; test: ImageSet } {
   if (!(Number.isSafeInteger(count) && count >= 1 && count < set.count)) {
     throw new InvalidConfigError(`the held-out test set must hold between 1 and ${set.count - 1} of the ${set.count} examples, got ${count}`);
   }

@@ -181,7 +181,7 @@ export const loadDataset: WorkerApi['loadDataset'] = async (entries) => {
   }
   checkShape(train, source);
   if (!test) {
-    const held = holdOut(train, Math.max(1, Math.round(train.count / 10)));
+    const held = holdOut(train);
     train = held.train;
     test = held.test;
     source = `${source} (a tenth held out as the test set)`;
