@@ -12,6 +12,7 @@
 //!
 //! Shared by both:
 //! - [`params`]: the eight parameters' names, shapes and initialisation;
+//! - [`spec`]: declarative models (JSON layer lists) and the presets;
 //! - [`train`]: the trainer (one training step and evaluation) over either;
 //! - [`state`]: weights and checkpoints in safetensors;
 //! - [`inspect`]: every intermediate of one step, for parity checks against other implementations;
@@ -33,6 +34,7 @@ pub mod model;
 pub mod optim;
 pub mod params;
 pub mod rng;
+pub mod spec;
 pub mod state;
 pub mod train;
 #[cfg(feature = "burn")]

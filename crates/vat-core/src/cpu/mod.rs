@@ -8,7 +8,9 @@
 //! buffers in cache, and the images spread over the threads.
 //!
 //! - [`kernels`]: the products and the per-image layout work;
-//! - [`model`]: forward and backward passes of the CNN;
+//! - [`model`]: forward and backward passes of the seed's CNN (hand-fused);
+//! - [`net`]: forward and backward passes of any [`crate::spec::ModelSpec`], and [`net_step`]
+//!   its VAT step;
 //! - [`step`]: the losses and the VAT step;
 //! - [`optim`]: Adam and Adadelta on host arrays;
 //! - [`par`]: threads, with results that do not depend on their number;
@@ -16,6 +18,10 @@
 
 pub mod kernels;
 pub mod model;
+pub mod net;
+pub mod net_step;
+#[cfg(test)]
+mod net_tests;
 pub mod optim;
 pub mod par;
 pub mod profile;

@@ -14,7 +14,7 @@ use super::{
 use crate::{config::TrainConfig, rng::Draws};
 
 /// Row-wise log-softmax of `[n, k]` logits.
-fn log_softmax(logits: &[f32], k: usize) -> Vec<f32> {
+pub(super) fn log_softmax(logits: &[f32], k: usize) -> Vec<f32> {
     let mut out = logits.to_vec();
     for row in out.chunks_exact_mut(k) {
         let max = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -30,7 +30,7 @@ fn exp(v: &[f32]) -> Vec<f32> {
 }
 
 /// Mean cross-entropy against `labels` and its gradient with respect to the logits.
-fn cross_entropy(logits: &[f32], labels: &[u32], k: usize) -> (f32, Vec<f32>) {
+pub(super) fn cross_entropy(logits: &[f32], labels: &[u32], k: usize) -> (f32, Vec<f32>) {
     let n = labels.len();
     let log_p = log_softmax(logits, k);
     let mut grad = exp(&log_p);
@@ -45,7 +45,7 @@ fn cross_entropy(logits: &[f32], labels: &[u32], k: usize) -> (f32, Vec<f32>) {
 
 /// Mean KL(p || q) for a constant `p` given by its log-probabilities, and the gradient of
 /// `scale` times it with respect to q's logits, `scale * (q - p) / n`.
-fn kl(log_p: &[f32], q_logits: &[f32], k: usize, scale: f32) -> (f32, Vec<f32>) {
+pub(super) fn kl(log_p: &[f32], q_logits: &[f32], k: usize, scale: f32) -> (f32, Vec<f32>) {
     let n = q_logits.len() / k;
     let log_q = log_softmax(q_logits, k);
     let mut value = 0.0f32;
@@ -59,7 +59,7 @@ fn kl(log_p: &[f32], q_logits: &[f32], k: usize, scale: f32) -> (f32, Vec<f32>) 
 }
 
 /// Mean entropy of softmax(logits) and its gradient, `-p (log p + H) / n` per row.
-fn entropy(logits: &[f32], k: usize) -> (f32, Vec<f32>) {
+pub(super) fn entropy(logits: &[f32], k: usize) -> (f32, Vec<f32>) {
     let n = logits.len() / k;
     let log_p = log_softmax(logits, k);
     let mut total = 0.0f32;
@@ -86,7 +86,7 @@ pub fn normalize_per_sample(d: &mut [f32], px: usize) {
     }
 }
 
-fn add(x: &[f32], r: &[f32]) -> Vec<f32> {
+pub(super) fn add(x: &[f32], r: &[f32]) -> Vec<f32> {
     x.iter().zip(r).map(|(a, b)| a + b).collect()
 }
 
