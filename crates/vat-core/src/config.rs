@@ -3,7 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, VatError};
+use crate::{
+    error::{Result, VatError},
+    spec::ModelSpec,
+};
 
 /// The seed's CNN: conv(f) 3x3, relu, conv(f) 3x3, relu, maxpool 2, [dropout], dense(hidden),
 /// relu, [dropout], dense(classes). The defaults are the seed's; smaller values give the tiny
@@ -20,6 +23,10 @@ pub struct ModelConfig {
     pub dropout: bool,
     pub dropout_conv: f64,
     pub dropout_dense: f64,
+    /// Any other model, as a spec ([`crate::spec`]): then the fields above other than
+    /// `classes` (which must match the spec's) do not apply, and the spec engine trains it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<ModelSpec>,
 }
 
 impl Default for ModelConfig {
@@ -32,6 +39,7 @@ impl Default for ModelConfig {
             dropout: false,
             dropout_conv: 0.25,
             dropout_dense: 0.5,
+            spec: None,
         }
     }
 }
@@ -47,11 +55,33 @@ impl ModelConfig {
         self.conv_filters * self.pooled_size() * self.pooled_size()
     }
 
+    /// Values per example: `c * h * w` (the seed's CNN: one channel, `image_size` square).
     pub fn pixels(&self) -> usize {
-        self.image_size * self.image_size
+        match &self.spec {
+            Some(s) => s.input_len(),
+            None => self.image_size * self.image_size,
+        }
+    }
+
+    /// `[channels, height, width]` of one example.
+    pub fn input_shape(&self) -> [usize; 3] {
+        match &self.spec {
+            Some(s) => s.input,
+            None => [1, self.image_size, self.image_size],
+        }
     }
 
     pub fn validate(&self) -> Result<()> {
+        if let Some(spec) = &self.spec {
+            spec.validate()?;
+            if spec.classes != self.classes {
+                return Err(VatError::InvalidConfig(format!(
+                    "classes is {} but the model spec has {}; they must match",
+                    self.classes, spec.classes
+                )));
+            }
+            return Ok(());
+        }
         if self.image_size < 6 {
             return Err(VatError::InvalidConfig(format!(
                 "imageSize must be at least 6 (two 3x3 convolutions and a 2x2 pool), got {}",
@@ -135,8 +165,21 @@ impl TrainConfig {
         let given = serde_json::to_value(options).expect("serialises");
         let mut v = serde_json::to_value(self).expect("serialises");
         let model_keys: Vec<String> = v["model"].as_object().expect("an object").keys().cloned().collect();
+        if options.model.is_some() || options.model_spec.is_some() {
+            // The model asked for, built for this config's inputs: compared with the
+            // checkpoint's like any other setting.
+            let asked = Options {
+                model: options.model.clone(),
+                model_spec: options.model_spec.clone(),
+                input_shape: Some(self.model.input_shape()),
+                classes: Some(self.model.classes),
+                ..Default::default()
+            }
+            .spec()?;
+            v["model"]["spec"] = serde_json::to_value(asked).expect("serialises");
+        }
         for (k, value) in given.as_object().expect("an object") {
-            if value.is_null() {
+            if value.is_null() || ["model", "modelSpec", "inputShape"].contains(&k.as_str()) {
                 continue;
             }
             if model_keys.contains(k) {
@@ -289,6 +332,13 @@ impl LoopConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Options {
+    /// A model preset by name ([`crate::spec::PRESETS`]); `seed-cnn` (the default) is the seed's CNN.
+    pub model: Option<String>,
+    /// A model given as a spec, instead of a preset.
+    pub model_spec: Option<ModelSpec>,
+    /// `[channels, height, width]` of one example, which a preset is built for (default
+    /// `[1, imageSize, imageSize]`).
+    pub input_shape: Option<[usize; 3]>,
     pub image_size: Option<usize>,
     pub conv_filters: Option<usize>,
     pub hidden: Option<usize>,
@@ -335,18 +385,60 @@ impl Options {
         serde_json::from_str(json).map_err(|e| VatError::InvalidConfig(format!("{e} (in {json})")))
     }
 
+    /// The model spec these options ask for: `None` for the seed's CNN (no model, or
+    /// `seed-cnn`), a preset built for `inputShape` and `classes`, or the spec given.
+    pub fn spec(&self) -> Result<Option<ModelSpec>> {
+        let m = ModelConfig::default();
+        let classes = self.classes.unwrap_or(m.classes);
+        let size = self.image_size.unwrap_or(m.image_size);
+        let input = self.input_shape.unwrap_or([1, size, size]);
+        match (&self.model_spec, self.model.as_deref()) {
+            (Some(_), Some(_)) => Err(VatError::InvalidConfig(
+                "give a preset (model) or a spec (modelSpec), not both".into(),
+            )),
+            (Some(s), None) => {
+                s.validate()?;
+                if self.input_shape.is_some_and(|i| i != s.input) {
+                    return Err(VatError::InvalidConfig(format!(
+                        "the model spec takes {:?} inputs, but the data is {input:?}",
+                        s.input
+                    )));
+                }
+                Ok(Some(s.clone()))
+            }
+            (None, None | Some("seed-cnn")) => Ok(None),
+            (None, Some(name)) => ModelSpec::preset(name, input, classes).map(Some),
+        }
+    }
+
     /// The one place defaults are applied: the seed's defaults ([`TrainConfig::default`],
     /// [`LoopConfig::default`]), then these options, then the optimiser's learning rate.
     pub fn resolve(&self) -> Result<Resolved> {
         let (t, m, l) = (TrainConfig::default(), ModelConfig::default(), LoopConfig::default());
+        let spec = self.spec()?;
+        let image_size = match (&spec, self.input_shape) {
+            (None, Some([c, h, w])) if c != 1 || h != w => {
+                return Err(VatError::InvalidConfig(format!(
+                    "the seed's CNN takes square single-channel images, and these are {c}x{h}x{w}; pick a model for them ({}) or give a model spec",
+                    crate::spec::PRESETS[1..]
+                        .iter()
+                        .map(|p| p.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            (None, Some([_, h, _])) => h,
+            _ => self.image_size.unwrap_or(m.image_size),
+        };
         let model = ModelConfig {
-            image_size: self.image_size.unwrap_or(m.image_size),
+            image_size,
             conv_filters: self.conv_filters.unwrap_or(m.conv_filters),
             hidden: self.hidden.unwrap_or(m.hidden),
-            classes: self.classes.unwrap_or(m.classes),
+            classes: self.classes.or(spec.as_ref().map(|s| s.classes)).unwrap_or(m.classes),
             dropout: self.dropout.unwrap_or(m.dropout),
             dropout_conv: self.dropout_conv.unwrap_or(m.dropout_conv),
             dropout_dense: self.dropout_dense.unwrap_or(m.dropout_dense),
+            spec,
         };
         let train = TrainConfig {
             model,

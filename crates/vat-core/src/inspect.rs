@@ -69,6 +69,11 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
     config.validate()?;
     backend.check_alive()?;
     let mc = &config.model;
+    if mc.spec.is_some() {
+        return Err(VatError::InvalidConfig(
+            "inspect takes the seed's CNN; a model spec's step is checked by the crate's own tests".into(),
+        ));
+    }
     let params = split_params(mc, input.weights)?;
     let n = check_images(mc, input.x)?;
     check_labels(mc, input.y, n)?;
@@ -102,8 +107,15 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
     let flat = |v: &[Vec<f32>]| v.concat();
     match backend.kind {
         BackendKind::Cpu => {
-            let out =
-                cpu::step::forward_backward(config, &params, input.x, input.y, input.x_u, &draws, &backend.threads);
+            let out = cpu::step::forward_backward(
+                config,
+                crate::params::seed_eight(&params),
+                input.x,
+                input.y,
+                input.x_u,
+                &draws,
+                &backend.threads,
+            );
             let mut updated = params.clone();
             HostOptim::zeros_like(config.optimizer, &params).step(
                 config,
@@ -145,7 +157,7 @@ async fn inspect_graph(
     use crate::{graph, model::Params, optim::OptimState, state::read_f32};
     let device = backend.burn_device().expect("a burn backend has a device");
     let mc = &config.model;
-    let params = Params::from_vecs(mc, params.clone().into(), device);
+    let params = Params::from_vecs(mc, params.clone(), device);
     let x = graph::images(mc, input.x, device)?;
     let targets = graph::one_hot(mc, input.y, n, device)?;
     let x_u = input.x_u.map(|u| graph::images(mc, u, device)).transpose()?;

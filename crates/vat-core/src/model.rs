@@ -55,7 +55,7 @@ impl DropoutMasks {
 impl Params {
     /// Glorot-uniform kernels and zero biases ([`init_params`]).
     pub fn init(config: &ModelConfig, rng: &mut Rng, device: &Device) -> Self {
-        Self::from_vecs(config, init_params(config, rng).into(), device)
+        Self::from_vecs(config, init_params(config, rng), device)
     }
 
     /// Builds parameters from host vectors in [`PARAM_NAMES`] order (shapes from `config`).

@@ -1,8 +1,9 @@
 //! Weights and checkpoints as safetensors, readable by `safetensors`-aware tools
 //! (PyTorch, JAX, numpy) without this project.
 //!
-//! Layout (documented in the README): eight little-endian f32 tensors named as in
-//! [`PARAM_NAMES`], in PyTorch's layouts. A checkpoint adds the optimiser buffers as
+//! Layout (documented in the README): little-endian f32 tensors named as in [`param_names`]
+//! (the seed's eight, [`crate::params::PARAM_NAMES`], or a spec's, [`crate::spec`]), in
+//! PyTorch's layouts, with the model (its spec, for a spec model) in the `model_config` metadata. A checkpoint adds the optimiser buffers as
 //! `optim.first.<name>` and `optim.second.<name>`, and its metadata holds the step count,
 //! the RNG state and the config, so that resuming continues the same stream of draws.
 
@@ -14,7 +15,7 @@ use crate::{
     config::{ModelConfig, OptimizerKind, TrainConfig},
     cpu::optim::HostOptim,
     error::{Result, VatError},
-    params::{HostParams, PARAM_NAMES, param_shapes},
+    params::{HostParams, param_names, param_shapes},
 };
 
 pub const FORMAT_VERSION: &str = "1";
@@ -98,19 +99,19 @@ fn base_metadata(model: &ModelConfig) -> HashMap<String, String> {
             "model_config".into(),
             serde_json::to_string(model).expect("config serialises"),
         ),
-        (
-            "input".into(),
-            "float32 [batch, 1, H, W] (NCHW), pixel values / 255; logits out".into(),
-        ),
+        ("input".into(), {
+            let [c, h, w] = model.input_shape();
+            format!("float32 [batch, {c}, {h}, {w}] (NCHW), pixel values / 255; logits out")
+        }),
     ])
 }
 
 fn named(params: &HostParams, prefix: &str, model: &ModelConfig) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let shapes = param_shapes(model);
+    let (names, shapes) = (param_names(model), param_shapes(model));
     params
         .iter()
         .enumerate()
-        .map(|(i, v)| (format!("{prefix}{}", PARAM_NAMES[i]), shapes[i].clone(), v.clone()))
+        .map(|(i, v)| (format!("{prefix}{}", names[i]), shapes[i].clone(), v.clone()))
         .collect()
 }
 
@@ -165,13 +166,15 @@ fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>> {
     Ok(st)
 }
 
-fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-    let view = st.tensor(name).map_err(|_| {
-        VatError::WeightsFormat(format!(
-            "tensor '{name}' is missing; the file must hold {}",
-            PARAM_NAMES.join(", ")
-        ))
-    })?;
+fn missing(name: &str, model: &ModelConfig) -> VatError {
+    VatError::WeightsFormat(format!(
+        "tensor '{name}' is missing; the file must hold {}",
+        param_names(model).join(", ")
+    ))
+}
+
+fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize], model: &ModelConfig) -> Result<Vec<f32>> {
+    let view = st.tensor(name).map_err(|_| missing(name, model))?;
     if view.dtype() != Dtype::F32 {
         return Err(VatError::WeightsFormat(format!(
             "tensor '{name}' is {:?}; only F32 is supported",
@@ -199,12 +202,11 @@ fn tensor_f32(st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f
 }
 
 fn read_params(st: &SafeTensors<'_>, prefix: &str, model: &ModelConfig) -> Result<HostParams> {
-    let v = param_shapes(model)
+    param_shapes(model)
         .iter()
-        .zip(PARAM_NAMES)
-        .map(|(shape, name)| tensor_f32(st, &format!("{prefix}{name}"), shape))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v.try_into().expect("eight parameters"))
+        .zip(param_names(model))
+        .map(|(shape, name)| tensor_f32(st, &format!("{prefix}{name}"), shape, model))
+        .collect()
 }
 
 /// Reads weights for `model` from a weights file or a checkpoint.
@@ -228,13 +230,8 @@ pub fn weights_model(bytes: &[u8]) -> Result<ModelConfig> {
     model
         .validate()
         .map_err(|e| VatError::WeightsFormat(format!("the file's model_config does not hold: {e}")))?;
-    for (shape, name) in param_shapes(&model).iter().zip(PARAM_NAMES) {
-        let view = st.tensor(name).map_err(|_| {
-            VatError::WeightsFormat(format!(
-                "tensor '{name}' is missing; the file must hold {}",
-                PARAM_NAMES.join(", ")
-            ))
-        })?;
+    for (shape, name) in param_shapes(&model).iter().zip(param_names(&model)) {
+        let view = st.tensor(&name).map_err(|_| missing(&name, &model))?;
         if view.shape() != shape.as_slice() {
             return Err(VatError::WeightsFormat(format!(
                 "tensor '{name}' has shape {:?} but the model_config the file declares needs {:?}; the file is inconsistent",
@@ -291,13 +288,33 @@ pub fn config_differences(a: &TrainConfig, b: &TrainConfig) -> Vec<(String, Stri
         out
     }
     let (fa, fb) = (flat(a), flat(b));
-    fa.iter()
-        .filter(|(k, v)| fb.get(*k) != Some(*v))
-        .map(|(k, v)| {
+    // Every key of either: a model spec is present in one config only when it differs.
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    let show = |v: Option<&serde_json::Value>| match v {
+        None => "-".to_string(),
+        // A spec is long: its one-line summary says what differs.
+        Some(v) => match serde_json::from_value::<crate::spec::ModelSpec>(v.clone()) {
+            Ok(spec) => format!("'{}'", spec.describe()),
+            Err(_) => v.to_string(),
+        },
+    };
+    keys.into_iter()
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| {
+            let (x, y) = (show(fa.get(k)), show(fb.get(k)));
+            let name = if k == "spec" { "model".to_string() } else { k.clone() };
             (
-                k.clone(),
-                v.to_string(),
-                fb.get(k).map_or("-".into(), |w| w.to_string()),
+                name,
+                if x == "-" && k == "spec" {
+                    "'seed-cnn'".into()
+                } else {
+                    x
+                },
+                if y == "-" && k == "spec" {
+                    "'seed-cnn'".into()
+                } else {
+                    y
+                },
             )
         })
         .collect()

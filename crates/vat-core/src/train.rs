@@ -60,6 +60,12 @@ pub const WASM_MEMORY_BYTES: u64 = if cfg!(feature = "threads") { 2 << 30 } else
 /// input, d and x + r_adv copies. burn-flex keeps its autodiff graph besides, about three times
 /// as much. An estimate, on the safe side of what the kernels allocate.
 pub fn step_bytes_per_image(model: &ModelConfig, kind: BackendKind) -> u64 {
+    if let Some(spec) = &model.spec {
+        // Every layer's input kept for backward, in each of the four passes (clean, probe,
+        // adversarial, unlabeled clean), and a gradient beside each.
+        let acts: u64 = spec.shapes().map_or(0, |v| v.iter().map(|s| s.len() as u64).sum());
+        return 4 * (8 * acts + 4 * spec.input_len() as u64);
+    }
     let s = model.image_size as u64;
     let f = model.conv_filters as u64;
     let pooled = f * ((s - 4) / 2).pow(2);
@@ -92,10 +98,9 @@ pub fn check_batch_fits(model: &ModelConfig, kind: BackendKind, n: usize, limit:
 pub fn check_images(model: &ModelConfig, x: &[f32]) -> Result<usize> {
     let px = model.pixels();
     if x.is_empty() || !x.len().is_multiple_of(px) {
+        let [c, h, w] = model.input_shape();
         return Err(VatError::InvalidInput(format!(
-            "images must be a non-empty flat array of n * {px} values ({}x{} pixels each), got {} values",
-            model.image_size,
-            model.image_size,
+            "images must be a non-empty flat array of n * {px} values ({c}x{h}x{w} each), got {} values",
             x.len()
         )));
     }
@@ -163,11 +168,20 @@ pub struct Trainer {
     pub backend: Backend,
     pub rng: Rng,
     weights: Weights,
+    /// The spec engine's plan of the model, when it is a spec (the seed's CNN has its own kernels).
+    net: Option<cpu::net::Net>,
 }
 
 impl Trainer {
     pub fn new(config: TrainConfig, backend: Backend) -> Result<Self> {
         config.validate()?;
+        let net = config.model.spec.as_ref().map(cpu::net::Net::new).transpose()?;
+        if net.is_some() && backend.kind != BackendKind::Cpu {
+            return Err(VatError::InvalidConfig(format!(
+                "a model other than the seed's CNN trains on the cpu backend only for now, not {}; use --backend cpu",
+                backend.kind.as_str()
+            )));
+        }
         let mut rng = Rng::new(config.seed);
         let params = init_params(&config.model, &mut rng);
         let opt = HostOptim::zeros_like(config.optimizer, &params);
@@ -179,6 +193,7 @@ impl Trainer {
                 params: params.clone(),
                 opt: opt.clone(),
             },
+            net,
         };
         t.restore(params, Some(opt));
         Ok(t)
@@ -260,13 +275,12 @@ impl Trainer {
                     first.push(read_f32(a.clone()).await?);
                     second.push(read_f32(b.clone()).await?);
                 }
-                let eight = |v: Vec<Vec<f32>>| -> HostParams { v.try_into().expect("eight arrays") };
                 Ok((
-                    eight(host),
+                    host,
                     HostOptim {
                         kind: opt.kind,
-                        first: eight(first),
-                        second: eight(second),
+                        first,
+                        second,
                         t: opt.t,
                     },
                 ))
@@ -300,7 +314,7 @@ impl Trainer {
                 use crate::{model::Params, optim::OptimState};
                 let mc = self.config.model.clone();
                 let device = self.device().clone();
-                let up = |v: HostParams| Params::from_vecs(&mc, v.into(), &device).flat();
+                let up = |v: HostParams| Params::from_vecs(&mc, v, &device).flat();
                 let opt = match (opt, &self.weights) {
                     (Some(o), _) => OptimState {
                         kind: o.kind,
@@ -320,7 +334,7 @@ impl Trainer {
                     }
                 };
                 self.weights = Weights::Burn {
-                    params: Params::from_vecs(&mc, params.into(), &device),
+                    params: Params::from_vecs(&mc, params, &device),
                     opt,
                 };
             }
@@ -348,15 +362,30 @@ impl Trainer {
         if cfg!(target_arch = "wasm32") && self.backend.kind != BackendKind::WebGpu {
             check_batch_fits(&mc, self.backend.kind, n + n_u.unwrap_or(0), WASM_MEMORY_BYTES)?;
         }
-        let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
         let step = self.step() + 1;
         let check = |scalars: [f32; 4]| match scalars.iter().find(|v| !v.is_finite()) {
             Some(bad) => Err(VatError::NonFiniteLoss(bad.to_string(), step)),
             None => Ok(scalars),
         };
+        if let (Some(net), Weights::Host { params, opt }) = (&self.net, &mut self.weights) {
+            let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
+            let out =
+                cpu::net_step::forward_backward(&self.config, net, params, x, y, x_u, &draws, &self.backend.threads);
+            check([out.loss, out.ce, out.lds, out.entropy])?;
+            opt.step(&self.config, lr, params, &out.grads, &self.backend.threads);
+            net.update_running_stats(&out.clean, params);
+            return Ok(stats(
+                [out.loss, out.ce, out.lds, out.entropy],
+                &out.logits,
+                y,
+                mc.classes,
+            ));
+        }
+        let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
         let (scalars, logits) = match &mut self.weights {
             Weights::Host { params, opt } => {
-                let out = cpu::step::forward_backward(&self.config, params, x, y, x_u, &draws, &self.backend.threads);
+                let eight = crate::params::seed_eight(params);
+                let out = cpu::step::forward_backward(&self.config, eight, x, y, x_u, &draws, &self.backend.threads);
                 let scalars = check([out.loss, out.ce, out.lds, out.entropy])?;
                 cpu::profile::time(cpu::profile::Op::Optimizer, || {
                     opt.step(&self.config, lr, params, &out.grads, &self.backend.threads)
@@ -387,19 +416,7 @@ impl Trainer {
                 (scalars, logits.to_vec())
             }
         };
-        let correct = argmax_rows(&logits, mc.classes)
-            .iter()
-            .zip(y)
-            .filter(|(p, t)| **p == **t as usize)
-            .count() as u32;
-        Ok(StepStats {
-            loss: scalars[0],
-            ce: scalars[1],
-            lds: scalars[2],
-            entropy: scalars[3],
-            correct,
-            batch: n as u32,
-        })
+        Ok(stats(scalars, &logits, y, mc.classes))
     }
 
     /// Logits for `x` without dropout, in batches of `batch_size`.
@@ -410,8 +427,15 @@ impl Trainer {
         check_images(mc, x)?;
         let mut out = Vec::with_capacity(x.len() / px * mc.classes);
         match &self.weights {
+            Weights::Host { params, .. } if self.net.is_some() => {
+                let net = self.net.as_ref().expect("a spec model");
+                let w = net.prepare(params);
+                for chunk in x.chunks(batch_size.max(1) * px) {
+                    out.extend(net.logits(&w, chunk, &self.backend.threads));
+                }
+            }
             Weights::Host { params, .. } => {
-                let w = cpu::model::Weights::prepare(mc, params, &self.backend.threads);
+                let w = cpu::model::Weights::prepare(mc, crate::params::seed_eight(params), &self.backend.threads);
                 for chunk in x.chunks(batch_size.max(1) * px) {
                     out.extend(cpu::model::logits(mc, &w, chunk, &self.backend.threads));
                 }
@@ -471,19 +495,24 @@ impl Trainer {
             ..self.config.clone()
         };
         let d = Rng::new(seed).normals(n * mc.pixels());
-        let weights: Vec<f32> = self.params().await?.concat();
-        let labels = vec![0u32; n]; // the cross-entropy is computed and not used
-        let input = crate::inspect::InspectInput {
-            weights: &weights,
-            x,
-            y: &labels,
-            x_u: None,
-            d: Some(&d),
-            masks_labeled: None,
-            masks_unlabeled: None,
-            lr: 1.0,
+        let r_adv = match (&self.net, &self.weights) {
+            (Some(net), Weights::Host { params, .. }) => {
+                let w = net.prepare(params);
+                let clean = net.logits(&w, x, &self.backend.threads);
+                cpu::net_step::r_adv(
+                    &config,
+                    net,
+                    &w,
+                    x,
+                    &clean,
+                    d,
+                    cpu::net::Mode::Eval,
+                    &[],
+                    &self.backend.threads,
+                )
+            }
+            _ => self.seed_r_adv(&config, x, &d).await?,
         };
-        let r_adv = crate::inspect::inspect(&config, &self.backend, input).await?.r_adv;
         let shifted: Vec<f32> = x.iter().zip(&r_adv).map(|(a, b)| a + b).collect();
         let k = mc.classes;
         let softmax = |mut l: Vec<f32>| {
@@ -508,5 +537,39 @@ impl Trainer {
             })
             .collect();
         Ok(VatView { r_adv, p, q, kl })
+    }
+
+    /// The seed CNN's r_adv for `x` from direction `d`, through [`crate::inspect`] (either engine).
+    async fn seed_r_adv(&self, config: &TrainConfig, x: &[f32], d: &[f32]) -> Result<Vec<f32>> {
+        let weights: Vec<f32> = self.params().await?.concat();
+        let labels = vec![0u32; x.len() / config.model.pixels()]; // the cross-entropy is not used
+        let input = crate::inspect::InspectInput {
+            weights: &weights,
+            x,
+            y: &labels,
+            x_u: None,
+            d: Some(d),
+            masks_labeled: None,
+            masks_unlabeled: None,
+            lr: 1.0,
+        };
+        Ok(crate::inspect::inspect(config, &self.backend, input).await?.r_adv)
+    }
+}
+
+/// A step's report from its four scalars and the labeled batch's logits.
+fn stats(scalars: [f32; 4], logits: &[f32], y: &[u32], classes: usize) -> StepStats {
+    let correct = argmax_rows(logits, classes)
+        .iter()
+        .zip(y)
+        .filter(|(p, t)| **p == **t as usize)
+        .count() as u32;
+    StepStats {
+        loss: scalars[0],
+        ce: scalars[1],
+        lds: scalars[2],
+        entropy: scalars[3],
+        correct,
+        batch: y.len() as u32,
     }
 }

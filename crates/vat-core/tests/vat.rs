@@ -366,7 +366,7 @@ fn rejects_weights_for_another_architecture() {
     let bytes = state::export_weights(&block_on(t.params()).unwrap(), &small.model).unwrap();
     let other = ModelConfig {
         hidden: 6,
-        ..small.model
+        ..small.model.clone()
     };
     assert!(matches!(
         state::import_weights(&bytes, &other),
@@ -744,4 +744,194 @@ fn the_thread_count_does_not_change_a_single_bit() {
     for threads in [2, 3] {
         assert!(run(threads) == one, "{threads} threads gave other weights than 1");
     }
+}
+
+/// A spec with batch norm, dropout and noise, on 2-channel 6x8 inputs: small enough to train in
+/// a test, and every kind of state a spec model carries (running statistics, draws).
+fn spec_config() -> TrainConfig {
+    let spec = vat_core::spec::ModelSpec::from_json(
+        r#"{"input":[2,6,8],"classes":4,"layers":[
+            {"type":"gaussianNoise","std":0.1},
+            {"type":"conv","filters":4,"kernel":3,"padding":"same","bias":false},
+            {"type":"batchNorm"},{"type":"leakyRelu"},{"type":"maxPool","size":2},
+            {"type":"dropout","rate":0.2},{"type":"dense","units":4}]}"#,
+    )
+    .unwrap();
+    TrainConfig {
+        model: ModelConfig {
+            classes: 4,
+            spec: Some(spec),
+            ..Default::default()
+        },
+        optimizer: OptimizerKind::Adam,
+        ..Default::default()
+    }
+}
+
+/// Two-channel toy data: the label picks which quadrant of which channel is bright.
+fn spec_batch(n: usize, seed: u64) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = Rng::new(seed);
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let label = (i % 4) as u32;
+        for c in 0..2 {
+            for r in 0..6 {
+                for col in 0..8 {
+                    let lit = c == (label / 2) as usize && (col >= 4) == (label % 2 == 1) && r < 6;
+                    x.push((0.3 * rng.uniform() + if lit { 0.7 } else { 0.0 }) as f32);
+                }
+            }
+        }
+        y.push(label);
+    }
+    (x, y)
+}
+
+#[test]
+fn a_spec_model_learns_and_its_weights_carry_the_spec_and_the_running_statistics() {
+    let config = spec_config();
+    let mut t = Trainer::new(config.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let (x, y) = spec_batch(32, 1);
+    let before = block_on(t.evaluate(&x, &y, 16)).unwrap();
+    for _ in 0..40 {
+        block_on(t.train_step(&x, &y, None, 0.01)).unwrap();
+    }
+    let after = block_on(t.evaluate(&x, &y, 16)).unwrap();
+    assert!(after.loss < 0.5 * before.loss, "loss {} -> {}", before.loss, after.loss);
+    assert!(after.accuracy > 0.9, "accuracy {}", after.accuracy);
+
+    let params = block_on(t.params()).unwrap();
+    let bytes = state::export_weights(&params, &config.model).unwrap();
+    // The file alone rebuilds the model (the spec is in its metadata) and its predictions.
+    let model = state::weights_model(&bytes).unwrap();
+    assert_eq!(model, config.model);
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "bn1.bias",
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.weight",
+            "conv1.weight",
+            "fc1.bias",
+            "fc1.weight"
+        ]
+    );
+    let running = st.tensor("bn1.running_mean").unwrap();
+    assert!(
+        running.data().iter().any(|b| *b != 0),
+        "training moved the running mean"
+    );
+    let mut loaded = Trainer::new(
+        TrainConfig {
+            model,
+            ..config.clone()
+        },
+        start(BackendKind::Cpu, 1),
+    )
+    .unwrap();
+    loaded.restore(state::import_weights(&bytes, &config.model).unwrap(), None);
+    assert_eq!(
+        block_on(loaded.logits(&x, 8)).unwrap(),
+        block_on(t.logits(&x, 8)).unwrap()
+    );
+    // Evaluation is deterministic: no dropout, no noise, the running statistics.
+    assert_eq!(block_on(t.logits(&x, 8)).unwrap(), block_on(t.logits(&x, 32)).unwrap());
+    let view = block_on(t.vat_view(&x[..2 * 96], 3)).unwrap();
+    let norm: f32 = view.r_adv[..96].iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - config.eps as f32).abs() < 1e-3, "r_adv norm {norm}");
+}
+
+#[test]
+fn a_spec_checkpoint_resumes_the_same_run_and_refuses_another_model() {
+    let config = spec_config();
+    let (x, y) = spec_batch(8, 2);
+    let (xu, _) = spec_batch(12, 3);
+    let mut a = Trainer::new(config.clone(), start(BackendKind::Cpu, 2)).unwrap();
+    for _ in 0..3 {
+        block_on(a.train_step(&x, &y, Some(&xu), 0.01)).unwrap();
+    }
+    let (params, opt) = block_on(a.snapshot()).unwrap();
+    let ck = state::export_checkpoint(&params, &opt, a.rng.state(), &a.config, "{}").unwrap();
+    let next_a = block_on(a.train_step(&x, &y, Some(&xu), 0.01)).unwrap();
+    let (mut b, _, _) = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &Options::default(), false).unwrap();
+    assert_eq!(b.config, config);
+    assert_eq!(next_a, block_on(b.train_step(&x, &y, Some(&xu), 0.01)).unwrap());
+    assert_eq!(block_on(a.params()).unwrap(), block_on(b.params()).unwrap());
+
+    for other in [Some("seed-cnn"), Some("mlp-1200-1200")] {
+        let asked = Options {
+            model: other.map(String::from),
+            ..Default::default()
+        };
+        let err = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &asked, true)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("cannot change model") && err.contains("conv 4 3x3 same"),
+            "{other:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn model_options_pick_a_preset_for_the_data_and_refuse_what_cannot_run() {
+    let conv = Options {
+        model: Some("conv-small".into()),
+        input_shape: Some([3, 32, 32]),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    let spec = conv.train.model.spec.as_ref().unwrap();
+    assert_eq!(
+        (spec.input, spec.classes, conv.train.model.pixels()),
+        ([3, 32, 32], 10, 3072)
+    );
+    let mlp = Options {
+        model: Some("mlp-1200-600-300-150".into()),
+        classes: Some(5),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap();
+    assert_eq!(mlp.train.model.spec.as_ref().unwrap().input, [1, 28, 28]);
+    assert_eq!(mlp.train.model.classes, 5);
+    // No model: the seed's CNN, exactly as before.
+    assert_eq!(Options::default().resolve().unwrap().train, TrainConfig::default());
+    let seed_on_colour = Options {
+        input_shape: Some([3, 32, 32]),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        seed_on_colour.contains("square single-channel") && seed_on_colour.contains("conv-small"),
+        "{seed_on_colour}"
+    );
+    let both = Options {
+        model: Some("conv-small".into()),
+        model_spec: Some(spec.clone()),
+        ..Default::default()
+    }
+    .resolve()
+    .unwrap_err()
+    .to_string();
+    assert!(both.contains("not both"), "{both}");
+    let on_burn = Trainer::new(conv.train.clone(), start(BackendKind::BurnCpu, 1))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(on_burn.contains("cpu backend only"), "{on_burn}");
+    // Data of another shape than the spec's is refused at the step, naming the shape.
+    let mut t = Trainer::new(spec_config(), start(BackendKind::Cpu, 1)).unwrap();
+    let err = block_on(t.train_step(&[0.5; 28 * 28], &[1], None, 0.01))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("2x6x8"), "{err}");
 }

@@ -143,7 +143,11 @@ pub struct Grads(pub [Vec<f32>; 8]);
 
 impl Grads {
     pub fn zeros(mc: &ModelConfig) -> Self {
-        Self(crate::params::param_shapes(mc).map(|s| vec![0.0; s.iter().product()]))
+        let zeros: Vec<Vec<f32>> = crate::params::param_shapes(mc)
+            .iter()
+            .map(|s| vec![0.0; s.iter().product()])
+            .collect();
+        Self(zeros.try_into().expect("the seed's eight tensors"))
     }
 
     /// From the kernels' layouts to PyTorch's.

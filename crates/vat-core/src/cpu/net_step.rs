@@ -7,7 +7,7 @@
 //! - evaluation ([`Net::logits`]) uses the running statistics.
 
 use super::{
-    net::{Cache, Mode, Net, StepDraws},
+    net::{Cache, Mode, Net, Prepared, StepDraws},
     par::Threads,
     step::{add, cross_entropy, entropy, kl, log_softmax, normalize_per_sample},
 };
@@ -28,6 +28,38 @@ pub struct NetStepOutputs {
     pub clean: Cache,
 }
 
+/// r_adv for `x` from the direction `d` (eq. 12-14): `power_iterations` rounds of a pass at
+/// x + xi * d and a backward pass to the input, then eps times the unit direction. `clean` is
+/// p(y|x)'s logits, a constant. In [`Mode::Train`] each pass uses its batch's statistics and
+/// `draws`; in [`Mode::Eval`] (the VAT view) the running statistics and no draws.
+#[allow(clippy::too_many_arguments)]
+pub fn r_adv(
+    config: &TrainConfig,
+    net: &Net,
+    w: &Prepared,
+    x: &[f32],
+    clean: &[f32],
+    mut d: Vec<f32>,
+    mode: Mode,
+    draws: &[Vec<f32>],
+    threads: &Threads,
+) -> Vec<f32> {
+    let (k, px) = (net.classes(), net.input_len());
+    let log_p = log_softmax(clean, k);
+    for _ in 0..config.power_iterations {
+        normalize_per_sample(&mut d, px);
+        d.iter_mut().for_each(|v| *v *= config.xi as f32);
+        let probe = net.forward(w, &add(x, &d), mode, draws, threads);
+        let (_, dq) = kl(&log_p, probe.logits(), k, 1.0);
+        d = net
+            .backward(w, &probe, &dq, draws, None, true, threads)
+            .expect("an input gradient was asked for");
+    }
+    normalize_per_sample(&mut d, px);
+    d.iter_mut().for_each(|v| *v *= config.eps as f32);
+    d
+}
+
 /// The loss of one step and its gradients. `x`, `x_u`: `[n, c, h, w]`; `labels` already
 /// validated against the class count.
 #[allow(clippy::too_many_arguments)]
@@ -41,7 +73,7 @@ pub fn forward_backward(
     draws: &StepDraws,
     threads: &Threads,
 ) -> NetStepOutputs {
-    let (k, px) = (net.classes(), net.input_len());
+    let k = net.classes();
     let w = net.prepare(params);
     let mut grads = net.zero_grads();
     let dl = &draws.labeled;
@@ -61,32 +93,21 @@ pub fn forward_backward(
         _ => None,
     };
     let (mut lds, mut ent) = (0.0, 0.0);
-    let mut r_adv = None;
+    let mut perturbation = None;
     let mut d_clean_u = None;
 
     if config.vat {
         let clean_v = clean_u.as_ref().unwrap_or(&clean);
         let log_p = log_softmax(clean_v.logits(), k);
-        let mut d = draws.d.clone().expect("a VAT step needs a direction d");
-        for _ in 0..config.power_iterations {
-            normalize_per_sample(&mut d, px);
-            d.iter_mut().for_each(|v| *v *= config.xi as f32);
-            let x_probe = add(xv, &d);
-            let probe = net.forward(&w, &x_probe, Mode::Train, dv, threads);
-            let (_, dq) = kl(&log_p, probe.logits(), k, 1.0);
-            d = net
-                .backward(&w, &probe, &dq, dv, None, true, threads)
-                .expect("an input gradient was asked for");
-        }
-        normalize_per_sample(&mut d, px);
-        d.iter_mut().for_each(|v| *v *= config.eps as f32);
+        let d0 = draws.d.clone().expect("a VAT step needs a direction d");
+        let d = r_adv(config, net, &w, xv, clean_v.logits(), d0, Mode::Train, dv, threads);
         let x_adv = add(xv, &d);
         let adv = net.forward(&w, &x_adv, Mode::Train, dv, threads);
         let (value, d_adv) = kl(&log_p, adv.logits(), k, config.alpha as f32);
         net.backward(&w, &adv, &d_adv, dv, Some(&mut grads), false, threads);
         lds = value;
         loss += value * config.alpha as f32;
-        r_adv = Some(d);
+        perturbation = Some(d);
     }
     if config.entmin {
         let clean_v = clean_u.as_ref().unwrap_or(&clean);
@@ -108,7 +129,7 @@ pub fn forward_backward(
         lds,
         entropy: ent,
         logits: clean.logits().to_vec(),
-        r_adv,
+        r_adv: perturbation,
         grads: grads.into_pytorch(net),
         clean,
     }

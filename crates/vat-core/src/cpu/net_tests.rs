@@ -173,7 +173,7 @@ fn the_seed_spec_on_the_general_engine_takes_the_seed_kernels_step() {
         let (n, nu) = (5, 7);
         let mut rng = Rng::new(11);
         let params = init_params(mc, &mut rng);
-        assert_eq!(net.init(&mut Rng::new(11)), params.to_vec(), "the same initial weights");
+        assert_eq!(net.init(&mut Rng::new(11)), params, "the same initial weights");
         let x: Vec<f32> = (0..n * mc.pixels()).map(|_| rng.uniform() as f32).collect();
         let xu: Vec<f32> = (0..nu * mc.pixels()).map(|_| rng.uniform() as f32).collect();
         let y: Vec<u32> = (0..n).map(|i| (i % mc.classes) as u32).collect();
@@ -191,7 +191,8 @@ fn the_seed_spec_on_the_general_engine_takes_the_seed_kernels_step() {
             labeled: to_net(&draws.masks_labeled),
             unlabeled: semi.then(|| to_net(&draws.masks_unlabeled)),
         };
-        let seed = super::step::forward_backward(&config, &params, &x, &y, x_u, &draws, &one());
+        let seed =
+            super::step::forward_backward(&config, crate::params::seed_eight(&params), &x, &y, x_u, &draws, &one());
         let general = net_step::forward_backward(&config, &net, &params, &x, &y, x_u, &net_draws, &one());
         let what = format!("dropout {dropout}, semi {semi}, entmin {entmin}");
         close(

@@ -7,19 +7,20 @@ use crate::config::{OptimizerKind, TrainConfig};
 /// Elements per unit of work when the update is spread over threads.
 const CHUNK: usize = 1 << 15;
 
-/// Two moment buffers per parameter plus the step count, in `PARAM_NAMES` order.
+/// Two moment buffers per tensor plus the step count, in `param_names` order. (Batch norm's
+/// running statistics get buffers too: their gradient is zero, so neither optimiser moves them.)
 /// Adam: (m, v). Adadelta: (E[g^2], E[dx^2]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostOptim {
     pub kind: OptimizerKind,
-    pub first: [Vec<f32>; 8],
-    pub second: [Vec<f32>; 8],
+    pub first: Vec<Vec<f32>>,
+    pub second: Vec<Vec<f32>>,
     pub t: u64,
 }
 
 impl HostOptim {
-    pub fn zeros_like(kind: OptimizerKind, params: &[Vec<f32>; 8]) -> Self {
-        let zeros = || params.clone().map(|p| vec![0.0; p.len()]);
+    pub fn zeros_like(kind: OptimizerKind, params: &[Vec<f32>]) -> Self {
+        let zeros = || params.iter().map(|p| vec![0.0; p.len()]).collect();
         Self {
             kind,
             first: zeros(),
@@ -34,15 +35,15 @@ impl HostOptim {
         &mut self,
         config: &TrainConfig,
         lr: f64,
-        params: &mut [Vec<f32>; 8],
-        grads: &[Vec<f32>; 8],
+        params: &mut [Vec<f32>],
+        grads: &[Vec<f32>],
         threads: &Threads,
     ) {
         self.t += 1;
         let kind = self.kind;
         let t = self.t;
         threads.install(|| {
-            for i in 0..8 {
+            for i in 0..params.len() {
                 let len = params[i].len();
                 let (p, a, b) = (
                     Disjoint::new(&mut params[i]),
