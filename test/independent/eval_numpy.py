@@ -3,8 +3,9 @@ wasm and this project's code, reading the file with the official `safetensors` p
 
     python3 eval_numpy.py WEIGHTS.safetensors IMAGES_IDX LABELS_IDX
 
-Prints one JSON line: {"accuracy": ..., "loss": ..., "count": ...}. The architecture is the one
-the README documents (PyTorch layouts, NCHW, pixels / 255).
+Prints one JSON line: {"accuracy": ..., "loss": ..., "count": ...}. The model is the one the
+file declares: the seed's CNN, or the model spec in its `model_config` metadata, evaluated here
+from the layers' definitions (README "Models"; PyTorch layouts, NCHW, pixels / 255).
 """
 
 import json
@@ -37,6 +38,70 @@ def conv_valid(x, w, b):
     return out + b[None, :, None, None]
 
 
+def conv(x, w, b, stride, padding):
+    """Any square kernel and stride; 'same' pads to ceil(h / stride), the odd row and column at
+    the bottom and right (TensorFlow's rule)."""
+    n, c, h, wd = x.shape
+    o, _, k, _ = w.shape
+    if padding == "same":
+        oh, ow = -(-h // stride), -(-wd // stride)
+        ph, pw = max((oh - 1) * stride + k - h, 0), max((ow - 1) * stride + k - wd, 0)
+        x = np.pad(x, ((0, 0), (0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
+    else:
+        oh, ow = (h - k) // stride + 1, (wd - k) // stride + 1
+    cols = np.empty((n, c, k, k, oh, ow), dtype=np.float32)
+    for i in range(k):
+        for j in range(k):
+            cols[:, :, i, j] = x[:, :, i : i + stride * oh : stride, j : j + stride * ow : stride]
+    out = np.einsum("nckluv,ockl->nouv", cols, w, optimize=True)
+    return out if b is None else out + b[None, :, None, None]
+
+
+def spec_forward(spec, p, x):
+    """Evaluation mode: batch norm with its running statistics, dropout and noise off."""
+    counts = {"conv": 0, "fc": 0, "bn": 0}
+
+    def take(kind):
+        counts[kind] += 1
+        return f"{kind}{counts[kind]}"
+
+    h = x
+    for layer in spec["layers"]:
+        t = layer["type"]
+        if t == "conv":
+            name = take("conv")
+            h = conv(h, p[f"{name}.weight"], p.get(f"{name}.bias"), layer.get("stride", 1), layer.get("padding", "valid"))
+        elif t == "dense":
+            name = take("fc")
+            h = h.reshape(len(h), -1) @ p[f"{name}.weight"].T
+            if f"{name}.bias" in p:
+                h = h + p[f"{name}.bias"]
+        elif t == "batchNorm":
+            name = take("bn")
+            shape = (1, -1, 1, 1) if h.ndim == 4 else (1, -1)
+            mean, var = p[f"{name}.running_mean"].reshape(shape), p[f"{name}.running_var"].reshape(shape)
+            scale = p[f"{name}.weight"].reshape(shape) / np.sqrt(var + np.float32(layer.get("eps", 1e-6)))
+            h = (h - mean) * scale + p[f"{name}.bias"].reshape(shape)
+        elif t == "relu":
+            h = np.maximum(h, 0)
+        elif t == "leakyRelu":
+            h = np.where(h > 0, h, np.float32(layer.get("slope", 0.1)) * h)
+        elif t == "maxPool":
+            k, s = layer["size"], layer.get("stride") or layer["size"]
+            n, c, hh, ww = h.shape
+            oh, ow = (hh - k) // s + 1, (ww - k) // s + 1
+            h = np.max(
+                [h[:, :, i : i + s * oh : s, j : j + s * ow : s] for i in range(k) for j in range(k)], axis=0
+            )
+        elif t == "globalAvgPool":
+            h = h.mean(axis=(2, 3))
+        elif t in ("dropout", "gaussianNoise"):
+            pass
+        else:
+            raise SystemExit(f"unknown layer type {t!r}")
+    return h
+
+
 def forward(p, x):
     h = np.maximum(conv_valid(x, p["conv1.weight"], p["conv1.bias"]), 0)
     h = np.maximum(conv_valid(h, p["conv2.weight"], p["conv2.bias"]), 0)
@@ -50,11 +115,15 @@ def forward(p, x):
 def main():
     weights, images, labels = sys.argv[1:4]
     p = load_file(weights)
+    with open(weights, "rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    spec = json.loads(header.get("__metadata__", {}).get("model_config", "{}")).get("spec")
+    run = (lambda batch: spec_forward(spec, p, batch)) if spec else (lambda batch: forward(p, batch))
     x = read_idx(images).astype(np.float32)[:, None] / 255.0
     y = read_idx(labels).astype(np.int64)
     correct, loss = 0, 0.0
     for start in range(0, len(y), 500):
-        logits = forward(p, x[start : start + 500]).astype(np.float64)
+        logits = run(x[start : start + 500]).astype(np.float64)
         t = y[start : start + 500]
         m = logits.max(axis=1, keepdims=True)
         lse = (m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True)))[:, 0]

@@ -419,7 +419,7 @@ impl Options {
         let image_size = match (&spec, self.input_shape) {
             (None, Some([c, h, w])) if c != 1 || h != w => {
                 return Err(VatError::InvalidConfig(format!(
-                    "the seed's CNN takes square single-channel images, and these are {c}x{h}x{w}; pick a model for them ({}) or give a model spec",
+                    "the seed's CNN takes square single-channel images, and these are {c}x{h}x{w}; pick a model that takes them with the model option (--model in the CLI: {}, or a model spec's JSON file)",
                     crate::spec::PRESETS[1..]
                         .iter()
                         .map(|p| p.0)

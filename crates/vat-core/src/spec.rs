@@ -344,8 +344,13 @@ impl ModelSpec {
 
     /// The shape after each layer (`shapes()[i]` is layer i's output), checking every layer.
     pub fn shapes(&self) -> Result<Vec<Shape>> {
-        let bad =
-            |i: usize, what: String| VatError::InvalidConfig(format!("model spec, layer {} ({i}): {what}", i + 1));
+        let bad = |i: usize, what: String| {
+            VatError::InvalidConfig(format!(
+                "model spec, layer {} ({}): {what}",
+                i + 1,
+                layer_kind(&self.layers[i])
+            ))
+        };
         let mut s = self.input_shape();
         let mut out = Vec::with_capacity(self.layers.len());
         for (i, layer) in self.layers.iter().enumerate() {

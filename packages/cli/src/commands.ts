@@ -11,6 +11,7 @@ import {
   Trainer,
   all,
   gather,
+  inputShape,
   resolveOptions,
   resumedData,
   splitOptions,
@@ -19,7 +20,7 @@ import {
 import { loadMnistTest, readImageSet, removeTempFiles, writeFileAtomic } from '@vat/core/node';
 
 import { dataGiven, describeData, fitToData, isIdxDirectory, loadData, modelShape, sourceFlags } from './data.js';
-import { typedOptions } from './flags.js';
+import { modelFlag, typedOptions } from './flags.js';
 import { prepareOut } from './outdir.js';
 import { Progress, confusionTable } from './progress.js';
 import { FILES, emit, runTraining } from './run.js';
@@ -48,7 +49,7 @@ export async function trainCommand(cmd: Command): Promise<number> {
   const flags = cmd.opts();
   const progress = new Progress();
   const resume = flags.resume as string | undefined;
-  const typed = typedOptions(cmd);
+  const typed = { ...typedOptions(cmd), ...(await modelFlag(flags.model)) };
   let trainer: Trainer;
   let loop: LoopOptions;
   let out: string;
@@ -130,10 +131,11 @@ export async function evalCommand(weightsFile: string, cmd: Command): Promise<nu
   }
   // The file is held to the model it declares before anything is built for it.
   const trainer = await Trainer.fromWeights(bytes, { backend: flags.backend, engine: flags.engine, threads: flags.threads });
-  const size = Number(trainer.config.model.imageSize);
-  if (test.rows !== size || test.cols !== size) {
+  const want = inputShape(trainer);
+  const got = [test.channels ?? 1, test.rows, test.cols];
+  if (got.some((v, i) => v !== want[i])) {
     trainer.dispose();
-    throw new InvalidInputError(`the test images are ${test.rows}x${test.cols}, but the model in '${weightsFile}' takes ${size}x${size} images`);
+    throw new InvalidInputError(`the test images are ${got.join('x')}, but the model in '${weightsFile}' takes ${want.join('x')} images`);
   }
   progress.message(`backend: ${trainer.adapter.description}`);
   const d = gather(test, all(test).indices);

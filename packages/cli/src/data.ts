@@ -105,15 +105,18 @@ async function loadDataFlag(flags: Record<string, string | undefined>): Promise<
 }
 
 /**
- * The model the data needs: its image size and its number of classes (an image folder's class
- * folders, else the largest label plus one). The model takes square grey images (loop.ts says so
- * for others).
+ * The model the data needs: its input shape and its number of classes (an image folder's class
+ * folders, else the largest label plus one). The core builds a preset for them, and refuses the
+ * seed's CNN for data it cannot take (not square and grey), naming the presets that can.
  */
-export function modelShape(data: { train: ImageSet; test: ImageSet; source: DataSource }): { imageSize: number; classes: number } {
+export function modelShape(data: { train: ImageSet; test: ImageSet; source: DataSource }): {
+  inputShape: [number, number, number];
+  classes: number;
+} {
   const named = 'classNames' in data.source ? data.source.classNames?.length : undefined;
   let top = 0;
   for (const set of [data.train, data.test]) for (const l of set.labels) top = Math.max(top, l);
-  return { imageSize: data.train.rows, classes: Math.max(2, named ?? top + 1) };
+  return { inputShape: [data.train.channels ?? 1, data.train.rows, data.train.cols], classes: Math.max(2, named ?? top + 1) };
 }
 
 /** Whether `dir` is a directory of MNIST idx files (eval then reads only its test files). */

@@ -1,7 +1,9 @@
 // The CLI's flags: one per entry of @vat/core's OPTIONS (the web form is built from the same
 // table), and the values the user typed.
+import { promises as fs } from 'node:fs';
+
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { OPTIONS, type OptionSpec, PRESETS, type RunOptions } from '@vat/core';
+import { InvalidInputError, type ModelSpec, OPTIONS, type OptionSpec, PRESETS, type RunOptions } from '@vat/core';
 
 export const int = (name: string, min: number) => (v: string) => {
   const n = Number(v);
@@ -43,6 +45,10 @@ export function addTrainingOptions(cmd: Command, preset: string): Command {
   for (const o of optionFlags()) cmd.addOption(o);
   return cmd
     .option(
+      '--model <name|file.json>',
+      "the model: a preset (seed-cnn, the default; mlp-1200-600-300-150; mlp-1200-1200; conv-small; conv-large) or a JSON model spec's path (README: Models)",
+    )
+    .option(
       '--data <path>',
       'the data (default: the bundled MNIST): a directory of MNIST idx files, an image folder (one subfolder of PNG/JPEG per class, or train/ and test/ of them), a Kaggle-layout CSV (label, then pixels), a .npz, or a directory of .npy arrays',
     )
@@ -65,4 +71,21 @@ export function typedOptions(cmd: Command): RunOptions {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(OPTIONS)) if (cmd.getOptionValueSource(key) === 'cli') out[key] = flags[key];
   return out as RunOptions;
+}
+
+/** `--model`: a preset name as it is, or the model spec in a `.json` file (or any path). */
+export async function modelFlag(value: string | undefined): Promise<{ model?: string; modelSpec?: ModelSpec }> {
+  if (value === undefined) return {};
+  if (!/\.json$/i.test(value) && !value.includes('/') && !value.includes('\\')) return { model: value };
+  let text: string;
+  try {
+    text = await fs.readFile(value, 'utf8');
+  } catch (e) {
+    throw new InvalidInputError(`cannot read the model spec '${value}': ${(e as Error).message}`);
+  }
+  try {
+    return { modelSpec: JSON.parse(text) as ModelSpec };
+  } catch (e) {
+    throw new InvalidInputError(`the model spec '${value}' is not JSON: ${(e as Error).message}`);
+  }
 }

@@ -535,6 +535,105 @@ describe('bad input', () => {
       }
     }
     const c = await vat(['train', '--backend', 'cpu', '--data', colour, '--test-size', '2', '--out', path.join(dir, 'c')]);
-    expect([c.code, c.stderr]).toEqual([2, expect.stringMatching(/images have 3 channels, but the seed CNN takes grey \(one-channel\) images/)]);
+    expect([c.code, c.stderr]).toEqual([
+      2,
+      expect.stringMatching(/the seed's CNN takes square single-channel images, and these are 3x28x28; .*--model in the CLI: .*conv-small/),
+    ]);
+  });
+
+  it('trains a model spec from a JSON file on colour PNGs, and refuses a resume that asks for another model', async () => {
+    const dir = await tmp();
+    const root = path.join(dir, 'colour');
+    // Three classes: a bright square of red, green or blue at a random place on noise.
+    let s = 7;
+    const rnd = () => {
+      s = (s * 1103515245 + 12345) % 2147483648;
+      return s / 2147483648;
+    };
+    for (const [k, name] of ['blue', 'green', 'red'].entries()) {
+      await fs.mkdir(path.join(root, name), { recursive: true });
+      for (let i = 0; i < 40; i++) {
+        const png = new PNG({ width: 12, height: 10 });
+        const [ox, oy] = [Math.floor(rnd() * 6), Math.floor(rnd() * 4)];
+        for (let p = 0; p < 120; p++) {
+          const [x, y] = [p % 12, Math.floor(p / 12)];
+          const inside = x >= ox && x < ox + 6 && y >= oy && y < oy + 6;
+          for (let c = 0; c < 3; c++) png.data[p * 4 + c] = Math.floor(rnd() * 60) + (inside && c === 2 - k ? 190 : 0);
+          png.data[p * 4 + 3] = 255;
+        }
+        await fs.writeFile(path.join(root, name, `${i}.png`), PNG.sync.write(png));
+      }
+    }
+    const spec = {
+      input: [3, 10, 12],
+      classes: 3,
+      layers: [
+        { type: 'conv', filters: 6, kernel: 3, padding: 'same', bias: false },
+        { type: 'batchNorm' },
+        { type: 'leakyRelu' },
+        { type: 'maxPool', size: 2 },
+        { type: 'globalAvgPool' },
+        { type: 'dense', units: 3 },
+      ],
+    };
+    const specFile = path.join(dir, 'model.json');
+    await fs.writeFile(specFile, JSON.stringify(spec));
+    const out = path.join(dir, 'run');
+    const args = ['--backend', 'cpu', '--data', root, '--model', specFile, '--val-size', '0', '--batch-size', '16', '--epochs', '6', '--lr', '0.01'];
+    const t = await vat(['train', ...args, '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toMatch(/3x10x12/);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.options.modelSpec).toMatchObject({ input: [3, 10, 12], classes: 3 });
+    expect(run.test.count).toBe(12);
+    expect(run.test.accuracy).toBeGreaterThan(0.6);
+    // The weights file alone rebuilds the model: eval on the same held-out PNGs agrees.
+    const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu', '--data', root, '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout.trim())).toMatchObject({ count: 12, accuracy: run.test.accuracy });
+    // A resume cannot change the model.
+    const r = await vat(['train', '--resume', out, '--model', 'mlp-1200-1200']);
+    expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/a resume cannot change model \(checkpoint '3x10x12 -> conv 6 3x3 same/)]);
+    // A spec that cannot run names its layer; an unreadable one names the file.
+    await fs.writeFile(specFile, JSON.stringify({ ...spec, layers: spec.layers.slice(0, 4) }));
+    const bad = await vat(['train', ...args, '--out', path.join(dir, 'bad')]);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/the last layer gives 6x5x6 values, but the model needs 3 logits/)]);
+    const none = await vat(['train', ...args.slice(0, 4), '--model', path.join(dir, 'none.json'), '--out', path.join(dir, 'none')]);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/cannot read the model spec '.*none\.json'/)]);
+  });
+
+  it("trains the paper's MLP preset on MNIST, and numpy scores its weights from the spec in the file alone", async () => {
+    const out = await tmp();
+    const t = await vat([
+      'train',
+      '--backend',
+      'cpu',
+      '--model',
+      'mlp-1200-1200',
+      '--train-size',
+      '512',
+      '--val-size',
+      '64',
+      '--batch-size',
+      '64',
+      '--epochs',
+      '1',
+      '--out',
+      out,
+    ]);
+    expect(t.code, t.stderr).toBe(0);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.options.modelSpec.layers.filter((l: { type: string }) => l.type === 'batchNorm')).toHaveLength(3);
+    const np = await python([
+      path.join(ROOT, 'test/independent/eval_numpy.py'),
+      path.join(out, 'weights.safetensors'),
+      path.join(MNIST, 't10k-images-idx3-ubyte'),
+      path.join(MNIST, 't10k-labels-idx1-ubyte'),
+    ]);
+    expect(np.code, np.stderr).toBe(0);
+    const scored = JSON.parse(np.stdout);
+    expect(scored).toMatchObject({ count: 10000, accuracy: run.test.accuracy });
+    expect(Math.abs(scored.loss - run.test.loss)).toBeLessThan(1e-4);
+    expect(run.test.accuracy).toBeGreaterThan(0.7);
   });
 });

@@ -222,6 +222,15 @@ function loopOnly(options: LoopOptions): void {
  * `checkpointSeconds` and at each epoch end, and a run started with `resume` continues from the
  * stored checkpoint exactly. `signal` stops the run after the current step, with a checkpoint.
  */
+/** One example's `[channels, height, width]` for the trainer's model. */
+export function inputShape(trainer: Trainer): [number, number, number] {
+  const model = trainer.config.model as Record<string, unknown>;
+  const spec = model.spec as { input: [number, number, number] } | undefined;
+  if (spec) return spec.input;
+  const size = Number(model.imageSize);
+  return [1, size, size];
+}
+
 export async function train(
   trainer: Trainer,
   data: TrainData,
@@ -238,19 +247,15 @@ export async function train(
   } = {},
 ): Promise<RunResult> {
   loopOnly(options);
-  const size = Number(trainer.config.model.imageSize);
+  const [c, h, w] = inputShape(trainer);
   for (const [name, set] of [
     ['training', data.train],
     ['test', data.test],
   ] as const) {
-    if ((set.channels ?? 1) !== 1) {
+    const got = [set.channels ?? 1, set.rows, set.cols];
+    if (got[0] !== c || got[1] !== h || got[2] !== w) {
       throw new InvalidInputError(
-        `the ${name} images have ${set.channels} channels, but the seed CNN takes grey (one-channel) images; convert them to grey (one channel); this build has no model that takes colour yet`,
-      );
-    }
-    if (set.rows !== size || set.cols !== size) {
-      throw new InvalidInputError(
-        `the ${name} images are ${set.rows}x${set.cols}, but the model takes ${size}x${size} images; give the trainer imageSize ${set.rows}`,
+        `the ${name} images are ${got.join('x')}, but the model takes ${c}x${h}x${w} images; build the trainer for the data (inputShape [${got.join(', ')}], and a model that takes it)`,
       );
     }
   }

@@ -8,9 +8,37 @@ import { type CoreBindings, type EngineName, parseEngine, parseThreads, platform
 import { InvalidConfigError, coreCall } from './errors.js';
 import { PRESETS } from './presets.js';
 
-/** The model (the seed's CNN). */
+/** One layer of a model spec (crates/vat-core/src/spec.rs has each layer's definition). */
+export type LayerSpec =
+  | { type: 'conv'; filters: number; kernel: number; stride?: number; padding?: 'valid' | 'same'; bias?: boolean }
+  | { type: 'maxPool'; size: number; stride?: number }
+  | { type: 'globalAvgPool' }
+  | { type: 'dense'; units: number; bias?: boolean }
+  | { type: 'relu' }
+  | { type: 'leakyRelu'; slope?: number }
+  | { type: 'dropout'; rate: number }
+  | { type: 'batchNorm'; momentum?: number; eps?: number }
+  | { type: 'gaussianNoise'; std: number };
+
+/** A declarative model: one example's `[channels, height, width]`, the class count, the layers. */
+export interface ModelSpec {
+  input: [number, number, number];
+  classes: number;
+  layers: LayerSpec[];
+}
+
+/** The model: the seed's CNN (the default, set by the fields below `inputShape`), a preset, or a spec. */
 export interface ModelOptions {
-  /** Side of the square, single-channel input. */
+  /**
+   * A preset by name: 'seed-cnn' (the default), 'mlp-1200-600-300-150', 'mlp-1200-1200',
+   * 'conv-small', 'conv-large' (crates/vat-core/src/spec.rs, PRESETS).
+   */
+  model?: string;
+  /** A model given as a spec, instead of a preset. */
+  modelSpec?: ModelSpec;
+  /** One example's `[channels, height, width]`, which a preset is built for (default `[1, imageSize, imageSize]`). */
+  inputShape?: [number, number, number];
+  /** Side of the square, single-channel input of the seed's CNN. */
   imageSize?: number;
   /** Filters per conv layer. */
   convFilters?: number;
@@ -179,11 +207,15 @@ export function coreOptions(options: RunOptions): Record<string, unknown> {
 /** Flattens the core's resolved JSON into the API's shape. */
 export function flattenResolved(r: CoreResolved, engine: EngineOptions): ResolvedOptions {
   const { model, ...train } = r.train;
+  // The core's model carries a spec model's spec as `spec`: the API's name for it is modelSpec,
+  // so that resolved options given back to the core resolve to the same model.
+  const { spec, ...seedModel } = model as Record<string, unknown>;
   const loop: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(r.loop)) if (v !== null) loop[k] = v;
   return {
     trainer: {
-      ...(model as object),
+      ...seedModel,
+      ...(spec ? { modelSpec: spec } : {}),
       ...train,
       backend: engine.backend ?? 'auto',
       engine: engine.engine ?? 'auto',

@@ -104,7 +104,7 @@ export class Trainer {
     /** The backend and engine actually used, with the adapter and the thread count. */
     readonly adapter: AdapterReport,
     /** The complete core config, defaults filled in. */
-    readonly config: Record<string, unknown> & { model: Record<string, number | boolean> },
+    readonly config: Record<string, unknown> & { model: Record<string, unknown> },
     /** The vat-core crate's version, for run.json and bug reports. */
     readonly coreVersion: string,
     private readonly bindings: CoreBindings,
@@ -153,8 +153,10 @@ export class Trainer {
   /** The trainer's own options, every default filled in (the core's), as `Trainer.create` takes them. */
   get options(): ResolvedTrainerOptions {
     const { model, ...rest } = this.config;
+    const { spec, ...seedModel } = model;
     return {
-      ...model,
+      ...seedModel,
+      ...(spec ? { modelSpec: spec } : {}),
       ...rest,
       backend: this.requested.backend ?? 'auto',
       engine: this.requested.engine ?? 'auto',
