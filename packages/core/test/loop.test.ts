@@ -173,12 +173,14 @@ describe('training loop', () => {
     t.dispose();
   });
 
-  it('refuses data whose images are not the size the model takes, naming both', async () => {
+  it('refuses data whose images are not the shape the model takes, naming both', async () => {
     const t = await Trainer.create(trainerOptions);
     const big = { ...data.train, rows: 32, cols: 32 };
     await expect(train(t, { train: big, test: data.test }, options)).rejects.toThrow(
-      /the training images are 32x32, but the model takes 28x28 images; give the trainer imageSize 32/,
+      /the training images are 1x32x32, but the model takes 1x28x28 images; build the trainer for the data \(inputShape \[1, 32, 32\]/,
     );
+    const colour = { ...data.test, channels: 3 };
+    await expect(train(t, { train: data.train, test: colour }, options)).rejects.toThrow(/the test images are 3x28x28, but the model takes 1x28x28/);
     t.dispose();
   });
 
