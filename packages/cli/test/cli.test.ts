@@ -433,7 +433,10 @@ describe('bad input', () => {
     expect(JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8')).options.imageSize).toBe(32);
     // 32x32 weights on 28x28 images: one message that names both.
     const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu']);
-    expect([e.code, e.stderr]).toEqual([2, expect.stringMatching(/the test images are 1x28x28, but the model in '.*weights\.safetensors' takes 1x32x32 images/)]);
+    expect([e.code, e.stderr]).toEqual([
+      2,
+      expect.stringMatching(/the test images are 1x28x28, but the model in '.*weights\.safetensors' takes 1x32x32 images/),
+    ]);
     // A file that declares 512x512 inputs over 32x32 tensors is refused from its header, before 4 GB are allocated.
     const bytes = await fs.readFile(path.join(out, 'weights.safetensors'));
     const n = Number(bytes.readBigUInt64LE(0));
