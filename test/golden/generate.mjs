@@ -158,6 +158,17 @@ const OVERRIDES = {
   },
 };
 
+// Spec cases' own bounds, each with its reason (observed: the crate's CPU kernels, native and wasm).
+const TINY_BN =
+  'batch norm over the 4 pooled vectors of the labeled batch (and 6 unlabeled): gradients through the statistics of so few rows amplify float32 summation-order noise';
+const SPEC_TOL = {
+  'spec-gap-semi-entmin-l4-u6': {
+    logits: { atol: 1e-5, rtol: 1e-5, reason: `${TINY_BN}. Observed <= 6.6e-7.` },
+    grads: { atol: 3e-5, rtol: 1e-3, reason: `${TINY_BN}, through two power iterations and EntMin. Observed <= 8.6e-6 (6e-5 relative).` },
+    updated: { atol: 5e-6, rtol: 1e-5, reason: `one Adadelta step passes the gradients' noise on (see grads). Observed <= 4.4e-7.` },
+  },
+};
+
 function tolerancesFor(spec) {
   const t = {};
   if (spec.kind === 'op') {
@@ -275,6 +286,162 @@ const STEP_CASES = [
     skipUpdated: 'one optimiser step is elementwise and the tiny Adam/Adadelta cases cover it; storing it here would add 2.4 MB',
   },
 ];
+
+// ---- model spec cases: every layer of README "Models" through one VAT step ----
+
+/**
+ * kind 'spec': one call of inspect on a model spec. Every layer kind appears: conv with same
+ * padding and stride 2, valid conv, max pool with overlapping windows (stride 1), global average
+ * pooling, dense after a map and after a vector, relu, leaky relu, dropout and noise with injected
+ * draws, and batch norm on a map and on a vector, in training mode (every pass of the step, the
+ * labeled clean pass alone moving the running statistics, in `updated`) and in evaluation mode
+ * (`evalLogits`, on the given running statistics).
+ */
+const SPEC_CASES = [
+  {
+    name: 'spec-every-layer-b6',
+    about:
+      'supervised VAT on a spec with every layer kind: conv 3x3 stride 2 same, batch norm (map), leaky relu 0.2, conv 2x2 valid without bias, relu, max pool 2 stride 1, dropout, Gaussian noise, dense on the map without bias, batch norm (vector), relu, dense',
+    spec: {
+      input: [2, 7, 6],
+      classes: 3,
+      layers: [
+        { type: 'conv', filters: 3, kernel: 3, stride: 2, padding: 'same', bias: false },
+        { type: 'batchNorm', momentum: 0.1 },
+        { type: 'leakyRelu', slope: 0.2 },
+        { type: 'conv', filters: 4, kernel: 2, bias: false },
+        { type: 'relu' },
+        { type: 'maxPool', size: 2, stride: 1 },
+        { type: 'dropout', rate: 0.3 },
+        { type: 'gaussianNoise', std: 0.5 },
+        // No bias before a batch norm: its gradient is zero in exact arithmetic, and one Adam
+        // step turns the float32 noise that stands for it into a step of about lr either way.
+        { type: 'dense', units: 5, bias: false },
+        { type: 'batchNorm' },
+        { type: 'relu' },
+        { type: 'dense', units: 3 },
+      ],
+    },
+    options: { ...ADAM },
+    n: 6,
+    lr: 0.01,
+  },
+  {
+    name: 'spec-gap-semi-entmin-l4-u6',
+    about:
+      'semi-supervised VAT+EntMin, two power iterations, Adadelta: conv 3x3 same with bias, leaky relu, global average pooling, batch norm on the pooled vector, dense',
+    spec: {
+      input: [3, 5, 5],
+      classes: 3,
+      layers: [
+        { type: 'conv', filters: 4, kernel: 3, padding: 'same' },
+        { type: 'leakyRelu' },
+        { type: 'globalAvgPool' },
+        { type: 'batchNorm', momentum: 0.2 },
+        { type: 'dense', units: 3 },
+      ],
+    },
+    options: { entmin: true, powerIterations: 2, ...ADADELTA },
+    n: 4,
+    u: 6,
+    lr: 1,
+  },
+  {
+    name: 'spec-mlp-bn-semi-l4-u8',
+    about:
+      "the paper's MLP pattern (dense without bias, batch norm, relu; batch norm on the logits) semi-supervised: the unlabeled batch, drawn on another scale, must not reach the running statistics",
+    spec: {
+      input: [1, 4, 4],
+      classes: 3,
+      layers: [
+        { type: 'dense', units: 6, bias: false },
+        { type: 'batchNorm', momentum: 0.1 },
+        { type: 'relu' },
+        { type: 'dense', units: 3, bias: false },
+        { type: 'batchNorm', momentum: 0.1 },
+      ],
+    },
+    options: { ...ADAM },
+    n: 4,
+    u: 8,
+    unlabeledScale: 3,
+    lr: 0.01,
+  },
+];
+
+/** Weights of a spec case: Glorot kernels, small biases, gamma near 1, running statistics away from 0 and 1. */
+function specWeights(spec, r) {
+  return concat(
+    ref.specTensors(spec).map((t) => {
+      const n = t.shape.reduce((a, b) => a * b, 1);
+      if (t.name.endsWith('.running_mean')) return fill(n, () => r.uniform(-0.2, 0.2));
+      if (t.name.endsWith('.running_var')) return fill(n, () => r.uniform(0.5, 1.5));
+      if (t.name.startsWith('bn') && t.name.endsWith('.weight')) return fill(n, () => r.uniform(0.8, 1.2));
+      if (t.shape.length === 1) return fill(n, () => r.uniform(-0.1, 0.1));
+      const field = t.shape.slice(2).reduce((a, b) => a * b, 1);
+      const limit = Math.sqrt(6 / (t.shape[1] * field + t.shape[0] * field));
+      return fill(n, () => r.uniform(-limit, limit));
+    }),
+  );
+}
+
+/** The draws of a spec's dropout and noise layers for n examples, NCHW each, in layer order. */
+function specDraws(spec, n, r) {
+  const shapes = ref.specShapes(spec);
+  const parts = spec.layers.flatMap((l, i) => {
+    const len = n * shapes[i].reduce((a, b) => a * b, 1);
+    if (l.type === 'dropout') return [fill(len, () => (r.uniform() < 1 - l.rate ? 1 / (1 - l.rate) : 0))];
+    if (l.type === 'gaussianNoise') return [fill(len, () => r.normal())];
+    return [];
+  });
+  return parts.length ? concat(parts) : undefined;
+}
+
+async function specCase(c, seed) {
+  const r = rng(seed);
+  const o = { ...c.options, classes: c.spec.classes, modelSpec: c.spec };
+  const px = c.spec.input.reduce((a, b) => a * b, 1);
+  const weights = specWeights(c.spec, r);
+  const x = fill(c.n * px, () => r.uniform());
+  const y = Uint32Array.from({ length: c.n }, (_, i) => (i * 2 + 1) % c.spec.classes);
+  const xUnlabeled = c.u ? fill(c.u * px, () => (c.unlabeledScale ?? 1) * r.uniform() + (c.unlabeledScale ? 1 : 0)) : undefined;
+  const nV = c.u ?? c.n;
+  const d = fill(nV * px, () => r.normal());
+  const masksLabeled = specDraws(c.spec, c.n, r);
+  const masksUnlabeled = c.u ? specDraws(c.spec, c.u, r) : undefined;
+  const input = { weights, x, y, xUnlabeled, d, masksLabeled, masksUnlabeled, lr: c.lr };
+  const out = await ref.inspectReference(o, input);
+  const bin = new Bin();
+  const img = (n) => [n, ...c.spec.input];
+  const inputs = { weights: bin.add(weights, [weights.length]), x: bin.add(x, img(c.n)), y: Array.from(y), lr: c.lr };
+  if (xUnlabeled) inputs.xUnlabeled = bin.add(xUnlabeled, img(c.u));
+  inputs.d = bin.add(d, img(nV));
+  if (masksLabeled) inputs.masksLabeled = bin.add(masksLabeled, [masksLabeled.length]);
+  if (masksUnlabeled) inputs.masksUnlabeled = bin.add(masksUnlabeled, [masksUnlabeled.length]);
+  const expected = {
+    logits: bin.add(out.logits, [c.n, c.spec.classes]),
+    loss: out.loss,
+    ce: out.ce,
+    lds: out.lds,
+    entropy: out.entropy,
+    rAdv: bin.add(out.rAdv, img(nV)),
+    grads: bin.add(out.grads, [out.grads.length]),
+    updated: bin.add(out.updated, [out.updated.length]),
+    evalLogits: bin.add(out.evalLogits, [c.n, c.spec.classes]),
+  };
+  const json = {
+    schema: 1,
+    name: c.name,
+    kind: 'step',
+    description: c.about,
+    options: { ...ref.resolveOptions(o), modelSpec: c.spec },
+    shapes: { batch: c.n, ...(c.u ? { unlabeledBatch: c.u } : {}), params: ref.specTensors(c.spec).map((t) => t.shape) },
+    inputs,
+    expected,
+    tolerances: { ...tolerancesFor({ ...c, kind: 'step' }), evalLogits: TOL.logits, ...(SPEC_TOL[c.name] ?? {}) },
+  };
+  return { json, bin };
+}
 
 const OP_CASES = [
   {
@@ -463,11 +630,12 @@ async function main() {
   assertLittleEndian();
   mkdirSync(OUT, { recursive: true });
   for (const f of readdirSync(OUT)) if (/\.(json|bin)$/.test(f)) rmSync(join(OUT, f));
-  const all = [...STEP_CASES.map((s) => ['step', s]), ...OP_CASES.map((s) => ['op', s])];
+  const all = [...STEP_CASES.map((s) => ['step', s]), ...OP_CASES.map((s) => ['op', s]), ...SPEC_CASES.map((s) => ['spec', s])];
   let seed = 1000;
   for (const [kind, spec] of all) {
     const t0 = Date.now();
-    const { json, bin } = kind === 'step' ? await stepCase(spec, seed++) : await opCase(spec, seed++);
+    const make = { step: stepCase, op: opCase, spec: specCase }[kind];
+    const { json, bin } = await make(spec, seed++);
     json.generatedBy = `@vat/reference (tfjs ${ref.TFJS_VERSION}, cpu backend) via test/golden/generate.mjs`;
     json.data = `${spec.name}.bin`;
     writeFileSync(join(OUT, `${spec.name}.json`), `${pretty(json)}\n`);

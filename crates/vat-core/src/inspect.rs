@@ -6,7 +6,11 @@
 use crate::{
     backend::{Backend, BackendKind},
     config::TrainConfig,
-    cpu::{self, optim::HostOptim},
+    cpu::{
+        self,
+        net::{Net, StepDraws},
+        optim::HostOptim,
+    },
     error::{Result, VatError},
     params::split_params,
     rng::Draws,
@@ -25,7 +29,9 @@ pub struct InspectInput<'a> {
     pub d: Option<&'a [f32]>,
     /// Dropout masks (scaled by 1/keep) for the labeled and unlabeled batches, each the conv
     /// mask `[n, filters, p, p]` followed by the dense mask `[n, hidden]`. Required when
-    /// `config.model.dropout`.
+    /// `config.model.dropout`. For a spec model: the draws of its dropout and noise layers in
+    /// layer order, each NCHW (`[n, c, h, w]`, or `[n, features]`): dropout masks scaled by 1/keep,
+    /// unit normals for noise (the layer scales them by its std).
     pub masks_labeled: Option<&'a [f32]>,
     pub masks_unlabeled: Option<&'a [f32]>,
     /// Learning rate of the one optimiser step whose result is returned.
@@ -44,8 +50,12 @@ pub struct Inspection {
     pub r_adv: Vec<f32>,
     /// Gradients of the loss, concatenated like the weights.
     pub grads: Vec<f32>,
-    /// The weights after one step of the configured optimiser from fresh state.
+    /// The weights after one step of the configured optimiser from fresh state (a spec's batch
+    /// norm running statistics moved by the labeled clean pass).
     pub updated: Vec<f32>,
+    /// The logits of `x` in evaluation mode on the given weights: no dropout or noise, and batch
+    /// norm's running statistics (as given, before the step).
+    pub eval_logits: Vec<f32>,
 }
 
 fn masks(config: &TrainConfig, n: usize, flat: Option<&[f32]>) -> Result<Option<(Vec<f32>, Vec<f32>)>> {
@@ -69,11 +79,6 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
     config.validate()?;
     backend.check_alive()?;
     let mc = &config.model;
-    if mc.spec.is_some() {
-        return Err(VatError::InvalidConfig(
-            "inspect takes the seed's CNN; a model spec's step is checked by the crate's own tests".into(),
-        ));
-    }
     let params = split_params(mc, input.weights)?;
     let n = check_images(mc, input.x)?;
     check_labels(mc, input.y, n)?;
@@ -96,6 +101,39 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
             Some(d.to_vec())
         }
     };
+    if let Some(spec) = &mc.spec {
+        if backend.kind != BackendKind::Cpu {
+            return Err(VatError::InvalidConfig(format!(
+                "a model spec runs on the cpu backend only for now, not {}",
+                backend.kind.as_str()
+            )));
+        }
+        let net = Net::new(spec)?;
+        let draws = StepDraws {
+            d,
+            labeled: net.draws_from_nchw(n, input.masks_labeled, "masksLabeled")?,
+            unlabeled: match n_u {
+                Some(nu) => Some(net.draws_from_nchw(nu, input.masks_unlabeled, "masksUnlabeled")?),
+                None => None,
+            },
+        };
+        let threads = &backend.threads;
+        let out = cpu::net_step::forward_backward(config, &net, &params, input.x, input.y, input.x_u, &draws, threads);
+        let mut updated = params.clone();
+        HostOptim::zeros_like(config.optimizer, &params).step(config, input.lr, &mut updated, &out.grads, threads);
+        net.update_running_stats(&out.clean, &mut updated);
+        return Ok(Inspection {
+            eval_logits: net.logits(&net.prepare(&params), input.x, threads),
+            logits: out.logits,
+            loss: out.loss,
+            ce: out.ce,
+            lds: out.lds,
+            entropy: out.entropy,
+            r_adv: out.r_adv.unwrap_or_default(),
+            grads: out.grads.concat(),
+            updated: updated.concat(),
+        });
+    }
     let draws = Draws {
         d,
         masks_labeled: masks(config, n, input.masks_labeled)?,
@@ -124,7 +162,9 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
                 &out.grads,
                 &backend.threads,
             );
+            let w = cpu::model::Weights::prepare(mc, crate::params::seed_eight(&params), &backend.threads);
             Ok(Inspection {
+                eval_logits: cpu::model::logits(mc, &w, input.x, &backend.threads),
                 logits: out.logits,
                 loss: out.loss,
                 ce: out.ce,
@@ -159,6 +199,7 @@ async fn inspect_graph(
     let mc = &config.model;
     let params = Params::from_vecs(mc, params.clone(), device);
     let x = graph::images(mc, input.x, device)?;
+    let eval_logits = read_f32(params.forward(x.clone(), None).flatten::<1>(0, 1)).await?;
     let targets = graph::one_hot(mc, input.y, n, device)?;
     let x_u = input.x_u.map(|u| graph::images(mc, u, device)).transpose()?;
     let noise = graph::Noise::upload(mc, draws, n, n_u, device);
@@ -186,5 +227,6 @@ async fn inspect_graph(
         },
         grads,
         updated,
+        eval_logits,
     })
 }

@@ -76,6 +76,7 @@ pub struct Inspection {
     pub r_adv: Float32Array,
     pub grads: Float32Array,
     pub updated: Float32Array,
+    pub eval_logits: Float32Array,
 }
 
 /// A trainer on the CPU backend; see `VatTrainer` in the wasm module.
@@ -267,5 +268,6 @@ pub fn inspect(
         r_adv: r.r_adv.into(),
         grads: r.grads.into(),
         updated: r.updated.into(),
+        eval_logits: r.eval_logits.into(),
     })
 }

@@ -59,6 +59,8 @@ export interface CoreInspection {
   rAdv?: Float32Array;
   grads: Float32Array;
   updated: Float32Array;
+  eval_logits?: Float32Array;
+  evalLogits?: Float32Array;
   free?(): void;
 }
 

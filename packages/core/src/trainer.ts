@@ -286,6 +286,8 @@ export interface Inspection {
   rAdv: Float32Array;
   grads: Float32Array;
   updated: Float32Array;
+  /** The logits of `x` in evaluation mode on the given weights (no dropout or noise; batch norm's running statistics). */
+  evalLogits: Float32Array;
 }
 
 /**
@@ -310,7 +312,17 @@ export async function inspect(backend: ResolvedBackend, options: TrainerOptions,
       input.lr,
     ),
   );
-  const out = { logits: r.logits, loss: r.loss, ce: r.ce, lds: r.lds, entropy: r.entropy, rAdv: (r.rAdv ?? r.r_adv)!, grads: r.grads, updated: r.updated };
+  const out = {
+    logits: r.logits,
+    loss: r.loss,
+    ce: r.ce,
+    lds: r.lds,
+    entropy: r.entropy,
+    rAdv: (r.rAdv ?? r.r_adv)!,
+    grads: r.grads,
+    updated: r.updated,
+    evalLogits: (r.evalLogits ?? r.eval_logits)!,
+  };
   r.free?.();
   return out;
 }

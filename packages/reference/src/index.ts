@@ -9,3 +9,4 @@ export * from './vat.js';
 export * from './optim.js';
 export * from './step.js';
 export * from './ops.js';
+export * from './spec.js';

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import { flatFromParams, forward, type Masks, type Params, paramCount, paramsFromFlat, pooledSize } from './model.js';
 import { OptimizerState } from './optim.js';
+import { inspectSpec, type ModelSpec } from './spec.js';
 import { crossEntropy, entropyWithLogits, klWithLogits, rAdv, type VatHyper } from './vat.js';
 
 /** The option names and defaults of @vat/core's TrainerOptions that shape one step. */
@@ -26,9 +27,11 @@ export interface ReferenceOptions {
   beta1?: number;
   beta2?: number;
   epsilon?: number;
+  /** Any other model, as a spec (README "Models"); the seed's CNN options above then do not apply. */
+  modelSpec?: ModelSpec;
 }
 
-export type ResolvedOptions = Required<ReferenceOptions>;
+export type ResolvedOptions = Required<Omit<ReferenceOptions, 'modelSpec'>> & Pick<ReferenceOptions, 'modelSpec'>;
 
 /** @vat/core's defaults (the seed experiment's settings). */
 export const DEFAULTS: ResolvedOptions = {
@@ -78,6 +81,8 @@ export interface ReferenceInspection {
   rAdv: Float32Array;
   grads: Float32Array;
   updated: Float32Array;
+  /** x in evaluation mode on the given weights (no dropout or noise; batch norm's running statistics). */
+  evalLogits: Float32Array;
 }
 
 /** The tfjs release the reference runs on (recorded in the golden cases). */
@@ -241,10 +246,12 @@ async function scalar(t: tf.Scalar): Promise<number> {
 export async function inspectReference(options: ReferenceOptions, input: ReferenceInput): Promise<ReferenceInspection> {
   await ensureBackend();
   const o = resolveOptions(options);
+  if (o.modelSpec) return inspectSpec(o.modelSpec, o, input);
   checkWeights(o, input.weights);
   const params = paramsFromFlat(o, input.weights);
   const b = batchTensors(o, input);
   const out = forwardBackward(o, params, b);
+  const evalLogits = forward(params, b.x);
   const opt = new OptimizerState(o, params);
   const updated = opt.step(params, out.grads, input.lr);
   try {
@@ -257,8 +264,10 @@ export async function inspectReference(options: ReferenceOptions, input: Referen
       rAdv: out.rAdv ? ((await out.rAdv.data()) as Float32Array) : new Float32Array(0),
       grads: await flatFromParams(out.grads),
       updated: await flatFromParams(updated),
+      evalLogits: (await evalLogits.data()) as Float32Array,
     };
   } finally {
+    evalLogits.dispose();
     opt.dispose();
     disposeBatch(b);
     tf.dispose([...params, ...updated, ...out.grads, out.logits, out.loss, out.ce, out.lds, out.entropy]);

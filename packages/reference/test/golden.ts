@@ -26,8 +26,9 @@ export interface CaseJson {
   kind: 'step' | 'op';
   op?: string;
   description: string;
-  options?: Record<string, number | boolean | string>;
-  shapes?: { batch: number; unlabeledBatch?: number; pooled: number; params: number[][] };
+  /** Every option of the step; a spec case adds `modelSpec` (an object). */
+  options?: Record<string, unknown>;
+  shapes?: { batch: number; unlabeledBatch?: number; pooled?: number; params: number[][] };
   inputs: Record<string, ArrayRef | LcgRef | number[] | number>;
   expected: Record<string, ArrayRef | number>;
   tolerances: Record<string, Tolerance>;
@@ -42,7 +43,7 @@ export interface GoldenCase {
   kind: 'step' | 'op';
   op?: string;
   description: string;
-  options: Record<string, number | boolean | string>;
+  options: Record<string, unknown>;
   /** Float32Array for arrays, number[] for labels, number for scalars such as lr. */
   inputs: Record<string, Float32Array | number[] | number>;
   shapes: Record<string, number[]>;

@@ -33,6 +33,9 @@ export const EXPECTED_CASES = [
   'op-entropy',
   'op-cross-entropy',
   'op-normalize',
+  'spec-every-layer-b6',
+  'spec-gap-semi-entmin-l4-u6',
+  'spec-mlp-bn-semi-l4-u8',
 ];
 
 /**
@@ -45,6 +48,11 @@ export const EXCLUSIONS: { impls: (name: string) => boolean; cases: (c: string) 
     impls: (name) => name.startsWith('burn-') || name.startsWith('vat-'),
     cases: (c) => c.startsWith('op-'),
     reason: 'the crate exposes no per-layer entry point; its layers are covered by the whole-step cases',
+  },
+  {
+    impls: (name) => name.startsWith('burn-'),
+    cases: (c) => c.startsWith('spec-'),
+    reason: "the burn graph (burn-cpu, WebGPU) builds the seed's CNN only; model specs run on the crate's CPU kernels",
   },
   {
     impls: (name) => name === 'naive-f64',

@@ -341,16 +341,35 @@ impl Net {
         StepDraws { d, labeled, unlabeled }
     }
 
-    /// Checks injected draws against the layers (for the parity tests).
-    pub fn check_draws(&self, draws: &Draws, n: usize) -> crate::error::Result<()> {
-        let want: Vec<usize> = self.draw_lens.iter().map(|l| l * n).collect();
-        let got: Vec<usize> = draws.iter().map(Vec::len).collect();
-        if want != got {
+    /// Injected draws (the parity tests'): every stochastic layer's, concatenated in layer order,
+    /// each NCHW as PyTorch lays out its activations, for `n` examples; empty when the model has
+    /// no dropout or noise.
+    pub fn draws_from_nchw(&self, n: usize, flat: Option<&[f32]>, what: &str) -> crate::error::Result<Draws> {
+        let total: usize = self.draw_lens.iter().map(|l| l * n).sum();
+        let flat = match flat {
+            Some(f) => f,
+            None if total == 0 => return Ok(Vec::new()),
+            None => {
+                return Err(crate::error::VatError::InvalidInput(format!(
+                    "the model has dropout or noise layers, so {what} must hold their draws ({total} values)"
+                )));
+            }
+        };
+        if flat.len() != total {
             return Err(crate::error::VatError::InvalidInput(format!(
-                "the model's dropout and noise layers take draws of {want:?} values for {n} examples, got {got:?}"
+                "{what} must hold {total} values (the draws of the model's dropout and noise layers for {n} examples), got {}",
+                flat.len()
             )));
         }
-        Ok(())
+        let mut at = 0;
+        let mut out = Vec::with_capacity(self.draw_lens.len());
+        for s in self.steps.iter().filter(|s| s.draw.is_some()) {
+            let len = n * s.output.len();
+            let (c, hw) = spatial(s.output);
+            out.push(nchw_nhwc(&flat[at..at + len], c, hw, false));
+            at += len;
+        }
+        Ok(out)
     }
 
     pub fn prepare<'a>(&self, params: &'a [Vec<f32>]) -> Prepared<'a> {
