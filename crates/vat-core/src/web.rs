@@ -286,6 +286,16 @@ pub fn resolve_options(options_json: String) -> Result<String> {
     Ok(serde_json::to_string(&resolved).expect("config serialises"))
 }
 
+/// The model presets (`crate::spec::PRESETS`) as JSON: `[{"name": ..., "description": ...}]`.
+#[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = modelPresets))]
+pub fn model_presets() -> String {
+    let list: Vec<serde_json::Value> = crate::spec::PRESETS
+        .iter()
+        .map(|(name, description)| serde_json::json!({ "name": name, "description": description }))
+        .collect();
+    serde_json::to_string(&list).expect("presets serialise")
+}
+
 /// Fails with a typed error; lets the JS side test that errors cross the boundary intact.
 #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = parseConfig))]
 pub fn parse_config(config_json: String) -> Result<String> {

@@ -28,6 +28,12 @@ pub fn available_threads() -> u32 {
     web::available_threads()
 }
 
+/// See `modelPresets` in the wasm module.
+#[napi(js_name = "modelPresets")]
+pub fn model_presets() -> String {
+    web::model_presets()
+}
+
 #[napi(js_name = "parseConfig")]
 pub fn parse_config(config_json: String) -> Result<String> {
     web::parse_config(config_json).map_err(js)

@@ -92,6 +92,7 @@ export interface CoreBindings {
   parseConfig(configJson: string): string;
   /** The core's defaults applied to a run's options (flat JSON): `{"train": ..., "loop": ...}`. */
   resolveOptions(optionsJson: string): string;
+  modelPresets(): string;
   createTrainer(backend: string, configJson: string, threads: number): MaybePromise<CoreHandle>;
   resumeTrainer(backend: string, checkpoint: Uint8Array, overridesJson: string, allowOverrides: boolean, threads: number): MaybePromise<CoreHandle>;
   trainerFromWeights(backend: string, weights: Uint8Array, threads: number): MaybePromise<CoreHandle>;

@@ -252,6 +252,12 @@ export async function resolveOptions(overrides: RunOptions = {}, preset?: string
   return resolveWith(await platform().bindings(), merged);
 }
 
+/** The model presets the core builds (`model` takes their names), with what each is. */
+export async function modelPresets(): Promise<{ name: string; description: string }[]> {
+  const bindings = await platform().bindings();
+  return JSON.parse(bindings.modelPresets()) as { name: string; description: string }[];
+}
+
 /** Splits a run's options into the trainer's and the loop's. */
 export function splitOptions(o: RunOptions): { trainer: TrainerOptions; loop: LoopOptions } {
   const trainer: Record<string, unknown> = {};

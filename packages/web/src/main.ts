@@ -7,7 +7,7 @@ import { installControls } from './page/controls.js';
 import { renderCharts } from './page/curves.js';
 import { installData, loadMnist } from './page/data.js';
 import { onEvent } from './page/events.js';
-import { applyPreset, buildForm } from './page/form.js';
+import { applyPreset, buildForm, installModelPicker } from './page/form.js';
 import { setPhase } from './page/phase.js';
 import { $, asWire, field, showError, state } from './page/state.js';
 import { installView, viewSettings } from './page/view.js';
@@ -22,6 +22,7 @@ async function boot(): Promise<void> {
   installView();
   installWeights();
   await applyPreset('default');
+  await installModelPicker();
   renderCharts();
   const probe = await call('probe');
   state.probe = probe;

@@ -10,6 +10,7 @@ export interface WireError {
 
 export interface SetSummary {
   count: number;
+  channels: number;
   rows: number;
   cols: number;
   /** Where the images came from: 'MNIST' or the file name. */
@@ -49,8 +50,12 @@ export interface EvalSummary {
   what: string;
 }
 
+/** One example's `[channels, height, width]`. */
+export type ImageShape = [number, number, number];
+
 export interface VatSample {
   index: number;
+  shape: ImageShape;
   label: number;
   x: Float32Array;
   rAdv: Float32Array;
@@ -116,6 +121,8 @@ export interface WorkerApi {
   loadFiles(files: { trainImages?: File; trainLabels?: File; testImages?: File; testLabels?: File }): Promise<DataSummary>;
   /** A dropped or chosen data set: a CSV, a .npz, or a folder's files with their paths. */
   loadDataset(entries: { path: string; file: File }[]): Promise<DataSummary>;
+  /** The core's model presets (the form's model choices). */
+  modelPresets(): Promise<{ name: string; description: string }[]>;
   /** The core's defaults applied to `options` (the form shows these). */
   resolveOptions(options: RunOptions): Promise<ResolvedOptions>;
   start(options: RunOptions): Promise<RunEnd>;

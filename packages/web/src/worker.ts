@@ -2,7 +2,7 @@
 // while WebGPU (or the CPU backend) trains. The page calls the methods of `api` through
 // postMessage (protocol.ts) and receives step, epoch and view events. The parts live in worker/:
 // session.ts (what is held between calls), data.ts, run.ts, view.ts, idb.ts (the checkpoints).
-import { InvalidConfigError, type RunOptions, Trainer, all, gather, modelConfig, probeWebGpu, resolveOptions } from '@vat/core';
+import { InvalidConfigError, type RunOptions, Trainer, all, gather, modelConfig, modelPresets, probeWebGpu, resolveOptions } from '@vat/core';
 
 import type { Reply, Request, StoredRun, WorkerApi } from './protocol.js';
 import { toWire } from './protocol.js';
@@ -32,12 +32,29 @@ const api: WorkerApi = {
     return resolveOptions(options);
   },
 
+  modelPresets,
+
   async start(options) {
     notRunning('start another');
-    const dataSource = need(session.data, 'load data first').source;
-    const o = await resolveOptions(options);
+    const data = need(session.data, 'load data first');
+    const dataSource = data.source;
+    // The model is built for the data: its image shape and its classes (the largest label + 1).
+    let top = 0;
+    for (const set of [data.train, data.test]) for (const l of set.labels) top = Math.max(top, l);
+    const shaped = {
+      ...options,
+      inputShape: [data.train.channels ?? 1, data.train.rows, data.train.cols] as [number, number, number],
+      classes: Math.max(2, top + 1),
+    };
+    const o = await resolveOptions(shaped);
     await store.clear();
-    await setTrainer(await Trainer.create(o.trainer));
+    // Model specs train on the CPU kernels only for now (the WebGPU graph has the seed's CNN).
+    const spec = o.trainer.modelSpec !== undefined;
+    const onCpu = spec && o.trainer.backend !== 'cpu';
+    await setTrainer(
+      await Trainer.create(onCpu ? { ...o.trainer, backend: 'cpu' } : o.trainer),
+      onCpu ? 'this model trains on the CPU backend (the WebGPU path builds the seed CNN only)' : undefined,
+    );
     session.lastProgress = { step: 0, epoch: 0, epochProgress: 0 };
     await store.saveMeta(newMeta({ epochs: o.loop.epochs, valSize: o.loop.valSize, dataSource, step: 0, epoch: 0 }));
     return run(o.loop, false, dataSource);

@@ -482,4 +482,64 @@ describe('the web demo in headless Chromium', () => {
     expect(await vatState(page, 's.data.train.count')).toBe(counts.train);
     await page.context().close();
   });
+
+  it('trains a model spec from a JSON file on a dropped folder of colour PNGs, on the CPU backend, and shows r_adv in colour', async () => {
+    const page = await openPage();
+    try {
+      // Three classes of 12x10 RGB images: a bright red, green or blue square on noise.
+      const root = await fs.mkdtemp(path.join(os.tmpdir(), 'vat-web-colour-'));
+      let seed = 3;
+      const rnd = () => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed / 2147483648;
+      };
+      for (const [k, name] of ['blue', 'green', 'red'].entries()) {
+        await fs.mkdir(path.join(root, 'colour', name), { recursive: true });
+        for (let i = 0; i < 40; i++) {
+          const png = new PNG({ width: 12, height: 10 });
+          const [ox, oy] = [Math.floor(rnd() * 6), Math.floor(rnd() * 4)];
+          for (let p = 0; p < 120; p++) {
+            const inside = p % 12 >= ox && p % 12 < ox + 6 && Math.floor(p / 12) >= oy && Math.floor(p / 12) < oy + 6;
+            for (let c = 0; c < 3; c++) png.data[p * 4 + c] = Math.floor(rnd() * 60) + (inside && c === 2 - k ? 190 : 0);
+            png.data[p * 4 + 3] = 255;
+          }
+          await fs.writeFile(path.join(root, 'colour', name, `${i}.png`), PNG.sync.write(png));
+        }
+      }
+      await page.setInputFiles('#data-folder', path.join(root, 'colour'));
+      await page.waitForFunction(() => (window as unknown as { __vat: VatState }).__vat.data?.train.count === 108);
+      expect(await page.textContent('#data-status')).toMatch(/Images: 3x10x12/);
+      expect(await page.textContent('#draw-note')).toMatch(/28x28 grey digits; these images are 3x10x12/);
+      const spec = {
+        input: [3, 10, 12],
+        classes: 3,
+        layers: [
+          { type: 'conv', filters: 6, kernel: 3, padding: 'same', bias: false },
+          { type: 'batchNorm' },
+          { type: 'leakyRelu' },
+          { type: 'maxPool', size: 2 },
+          { type: 'globalAvgPool' },
+          { type: 'dense', units: 3 },
+        ],
+      };
+      await page.setInputFiles('#model-spec', { name: 'model.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(spec)) });
+      await page.waitForFunction(() => document.querySelector('#model-description')?.textContent?.includes('model.json: 6 layers'));
+      // The preset model list comes from the core.
+      expect(await page.locator('#model option').allTextContents()).toEqual(expect.arrayContaining(['seed-cnn', 'mlp-1200-1200', 'conv-small', 'conv-large']));
+      await setForm(page, { epochs: 6, batchSize: 16, valSize: 0, trainSize: '', lr: 0.01, backend: 'webgpu' });
+      await configureView(page);
+      await page.click('#start');
+      expect(await waitPhase(page, ['done', 'failed'])).toBe('done');
+      // biome-ignore lint/suspicious/noExplicitAny: the page's state, read as JSON
+      const s: any = await vatState(page, '({ test: s.test, backend: s.backend, view: s.view })');
+      expect(s.backend).toBe('cpu');
+      expect(await page.textContent('#adapter-note')).toMatch(/this model trains on the CPU backend/);
+      expect(s.test.count).toBe(12);
+      expect(s.test.accuracy).toBeGreaterThan(0.6);
+      expect(s.view.samples[0].shape).toEqual([3, 10, 12]);
+      expect(s.view.samples[0].norm).toBeCloseTo(1, 3);
+    } finally {
+      await page.context().close();
+    }
+  });
 });

@@ -119,6 +119,51 @@ export function drawSigned(ctx: CanvasRenderingContext2D, pixels: ArrayLike<numb
   blit(ctx, img, dx, dy, scale);
 }
 
+/** One example's `[channels, height, width]`. */
+export type Shape = [number, number, number];
+
+/** An image of any shape (CHW, values in [0, 1]): grey for one channel, RGB for three. */
+export function drawImage(ctx: CanvasRenderingContext2D, pixels: ArrayLike<number>, shape: Shape, dx = 0, dy = 0, scale = 1): void {
+  const [c, h, w] = shape;
+  if (c === 1 && h === w) {
+    drawGray(ctx, pixels, h, dx, dy, scale);
+    return;
+  }
+  const img = ctx.createImageData(w, h);
+  const plane = h * w;
+  const at = (k: number, p: number) => Math.round(255 * Math.min(1, Math.max(0, pixels[(c === 3 ? k : 0) * plane + p]!)));
+  for (let p = 0; p < plane; p++) img.data.set([at(0, p), at(1, p), at(2, p), 255], p * 4);
+  blit(ctx, img, dx, dy, scale);
+}
+
+/**
+ * A signed image (r_adv) of any shape. One channel: the diverging palette of drawSigned. Three
+ * channels: a colour map, each channel's value mapped around mid-grey (brighter red where r_adv
+ * adds red, darker where it takes red away), all scaled by the largest |v|.
+ */
+export function drawSignedImage(ctx: CanvasRenderingContext2D, pixels: ArrayLike<number>, shape: Shape, dx = 0, dy = 0, scale = 1): void {
+  const [c, h, w] = shape;
+  if (c === 1 && h === w) {
+    drawSigned(ctx, pixels, h, dx, dy, scale);
+    return;
+  }
+  let max = 1e-12;
+  for (let i = 0; i < c * h * w; i++) max = Math.max(max, Math.abs(pixels[i]!));
+  const img = ctx.createImageData(w, h);
+  const plane = h * w;
+  for (let p = 0; p < plane; p++) {
+    if (c === 3) {
+      const v = (k: number) => Math.round(128 + 127 * (pixels[k * plane + p]! / max));
+      img.data.set([v(0), v(1), v(2), 255], p * 4);
+    } else {
+      const v = pixels[p]! / max;
+      const a = Math.round(255 * Math.min(1, Math.abs(v)));
+      img.data.set(v >= 0 ? [255, 255 - a, 255 - a, 255] : [255 - a, 255 - a, 255, 255], p * 4);
+    }
+  }
+  blit(ctx, img, dx, dy, scale);
+}
+
 function blit(ctx: CanvasRenderingContext2D, img: ImageData, dx: number, dy: number, scale: number): void {
   if (scale === 1) {
     ctx.putImageData(img, dx, dy);
@@ -131,7 +176,7 @@ function blit(ctx: CanvasRenderingContext2D, img: ImageData, dx: number, dy: num
 }
 
 /** Rows = true label, columns = prediction; cell shade by row share, counts written in. */
-export function drawConfusion(canvas: HTMLCanvasElement, confusion: number[], classes = 10): void {
+export function drawConfusion(canvas: HTMLCanvasElement, confusion: number[], classes = Math.round(Math.sqrt(confusion.length))): void {
   const cell = 30;
   const pad = 22;
   canvas.width = pad + classes * cell;

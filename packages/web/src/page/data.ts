@@ -9,14 +9,18 @@ const mnistBase = () => new URL('mnist/', document.baseURI).href;
 
 async function afterDataChange(d: DataSummary): Promise<void> {
   state.data = d;
+  const shape: [number, number, number] = [d.train.channels, d.train.rows, d.train.cols];
   const s = (x: DataSummary['train']) => `${x.count} images from ${x.source}`;
-  $('data-status').textContent = `Training: ${s(d.train)}. Test: ${s(d.test)}.`;
-  setGridImages(
-    await call(
-      'testImages',
-      Array.from({ length: Math.min(48, d.test.count) }, (_, i) => i),
-    ),
+  $('data-status').textContent = `Training: ${s(d.train)}. Test: ${s(d.test)}. Images: ${shape.join('x')}.`;
+  // The drawing pad makes 28x28 grey digits: it predicts only for a model of such images.
+  const mnistLike = shape.join('x') === '1x28x28';
+  $('draw-card').classList.toggle('disabled', !mnistLike);
+  $('draw-note').textContent = mnistLike ? '' : `The pad draws 28x28 grey digits; these images are ${shape.join('x')}.`;
+  const images = await call(
+    'testImages',
+    Array.from({ length: Math.min(48, d.test.count) }, (_, i) => i),
   );
+  setGridImages({ ...images, shape });
 }
 
 /** Loads the bundled MNIST; throws what the worker threw. */

@@ -1,6 +1,6 @@
 // The options form: one input per entry of @vat/core's OPTIONS (the table the CLI's flags come
 // from too), showing a preset as the core resolves it; nothing here restates a default.
-import { OPTIONS, type OptionSpec, type RunOptions } from '@vat/core';
+import { type ModelSpec, OPTIONS, type OptionSpec, type RunOptions } from '@vat/core';
 
 import { call } from './client.js';
 import { PRESETS } from './presets.js';
@@ -67,6 +67,47 @@ export async function applyPreset(name: string): Promise<void> {
   $('preset-description').textContent = preset.description;
 }
 
+/** A model spec the user loaded from a file, which takes the place of the model choice. */
+let specFromFile: { spec: ModelSpec; file: string } | undefined;
+
+/**
+ * The model choice: the core's presets (the worker asks the core, which holds them), or a model
+ * spec from a JSON file. The chosen model is built for the loaded data when a run starts.
+ */
+export async function installModelPicker(): Promise<void> {
+  const select = field('model') as HTMLSelectElement;
+  const presets = await call('modelPresets');
+  for (const p of presets) {
+    const o = new Option(p.name, p.name);
+    o.title = p.description;
+    select.append(o);
+  }
+  const describe = () => {
+    const p = presets.find((q) => q.name === select.value);
+    $('model-description').textContent = specFromFile
+      ? `${specFromFile.file}: ${specFromFile.spec.layers.length} layers, input ${specFromFile.spec.input.join('x')}, ${specFromFile.spec.classes} classes`
+      : (p?.description ?? '');
+  };
+  select.addEventListener('change', () => {
+    specFromFile = undefined;
+    ($('model-spec') as HTMLInputElement).value = '';
+    describe();
+  });
+  $('model-spec').addEventListener('change', async (e) => {
+    const file = (e.currentTarget as HTMLInputElement).files?.[0];
+    if (!file) return;
+    try {
+      specFromFile = { spec: JSON.parse(await file.text()) as ModelSpec, file: file.name };
+      select.value = '';
+      showError('train', undefined);
+    } catch (err) {
+      specFromFile = undefined;
+      showError('train', { name: 'InvalidInputError', message: `the model spec ${file.name} is not JSON: ${(err as Error).message}` });
+    }
+    describe();
+  });
+}
+
 /** The run's options: the preset's (which carry rho and epsilon) overridden by the form. */
 export function readOptions(): RunOptions {
   const preset = PRESETS[field('preset').value]!;
@@ -77,5 +118,10 @@ export function readOptions(): RunOptions {
     else if (el.value.trim() === '') delete o[key];
     else o[key] = spec.kind === 'choice' ? el.value : Number(el.value);
   }
+  const model = (field('model') as HTMLSelectElement).value;
+  if (specFromFile) {
+    o.modelSpec = specFromFile.spec;
+    delete o.model;
+  } else if (model) o.model = model;
   return o as RunOptions;
 }

@@ -1,17 +1,16 @@
 // The VAT view (x, r_adv and x + r_adv with p(y|x), p(y|x + r_adv) and their KL), the sample
 // grid of test images with their predictions, and the confusion matrix.
 import type { EvalSummary, ViewUpdate } from '../protocol.js';
-import { drawConfusion, drawGray, drawSigned, probabilityBars } from './charts.js';
+import { type Shape, drawConfusion, drawImage, drawSignedImage, probabilityBars } from './charts.js';
 import { call } from './client.js';
-import { SIDE } from './draw.js';
 import { $, asWire, showError, state } from './state.js';
 
-let gridImages: { x: Float32Array; labels: number[] } | undefined;
+let gridImages: { x: Float32Array; labels: number[]; shape: Shape } | undefined;
 const GRID_COLS = 8;
 const CELL = 58;
 
 /** The test images the grid shows (the first ones of the loaded test set). */
-export function setGridImages(images: { x: Float32Array; labels: number[] }): void {
+export function setGridImages(images: { x: Float32Array; labels: number[]; shape: Shape }): void {
   gridImages = images;
   renderGrid(undefined);
 }
@@ -25,19 +24,23 @@ function renderGrid(view?: ViewUpdate): void {
   const n = gridImages.labels.length;
   ctx.font = '12px system-ui, sans-serif';
   ctx.textAlign = 'center';
-  const px = SIDE * SIDE;
+  const shape = gridImages.shape;
+  const px = shape[0] * shape[1] * shape[2];
+  // Each image scaled by a whole factor to fit its 56-pixel cell (2x for MNIST's 28x28).
+  const scale = Math.max(1, Math.floor(56 / Math.max(shape[1], shape[2])));
+  const [iw, ih] = [shape[2] * scale, shape[1] * scale];
   for (let i = 0; i < n; i++) {
     const x = (i % GRID_COLS) * CELL + 1;
     const y = Math.floor(i / GRID_COLS) * (CELL + 12) + 1;
-    drawGray(ctx, gridImages.x.subarray(i * px, (i + 1) * px), SIDE, x + 1, y + 1, 2);
+    drawImage(ctx, gridImages.x.subarray(i * px, (i + 1) * px), shape, x + 1, y + 1, scale);
     const g = view?.grid[i];
     if (g) {
       const wrong = g.prediction !== g.label;
       ctx.strokeStyle = wrong ? '#d11' : '#ccc';
       ctx.lineWidth = wrong ? 3 : 1;
-      ctx.strokeRect(x, y, 2 * SIDE + 2, 2 * SIDE + 2);
+      ctx.strokeRect(x, y, iw + 2, ih + 2);
       ctx.fillStyle = wrong ? '#d11' : '#333';
-      ctx.fillText(wrong ? `${g.prediction} (is ${g.label})` : String(g.prediction), x + SIDE + 1, y + 2 * SIDE + 14);
+      ctx.fillText(wrong ? `${g.prediction} (is ${g.label})` : String(g.prediction), x + iw / 2 + 1, y + 56 + 14);
     }
   }
 }
@@ -91,7 +94,6 @@ export function installView(): void {
 export function renderView(view: ViewUpdate): void {
   const box = $('vat-view');
   box.replaceChildren();
-  const scale = 3;
   for (const s of view.samples) {
     const row = document.createElement('div');
     row.className = 'vat-row';
@@ -99,21 +101,24 @@ export function renderView(view: ViewUpdate): void {
     row.dataset.norm = String(s.norm);
     row.dataset.kl = String(s.kl);
     const canvas = document.createElement('canvas');
-    const w = SIDE * scale;
+    // MNIST's 28x28 at 3x; other sizes at the whole factor that gives about the same width.
+    const scale = Math.max(1, Math.round(84 / Math.max(s.shape[1], s.shape[2])));
+    const [w, h] = [s.shape[2] * scale, s.shape[1] * scale];
     canvas.width = 3 * w + 16;
-    canvas.height = w + 16;
+    canvas.height = h + 16;
     const ctx = canvas.getContext('2d')!;
     ctx.fillStyle = '#fff';
     ctx.fillRect(0, 0, canvas.width, canvas.height);
     const xAdv = s.x.map((v, i) => v + s.rAdv[i]!);
-    drawGray(ctx, s.x, SIDE, 0, 0, scale);
-    drawSigned(ctx, s.rAdv, SIDE, w + 8, 0, scale);
-    drawGray(ctx, xAdv, SIDE, 2 * (w + 8), 0, scale);
+    drawImage(ctx, s.x, s.shape, 0, 0, scale);
+    // Colour images: r_adv as a colour map around mid-grey (each channel's push up or down).
+    drawSignedImage(ctx, s.rAdv, s.shape, w + 8, 0, scale);
+    drawImage(ctx, xAdv, s.shape, 2 * (w + 8), 0, scale);
     ctx.fillStyle = '#555';
     ctx.font = '11px system-ui, sans-serif';
     ctx.textAlign = 'center';
     ['x', 'r_adv', 'x + r_adv'].forEach((t, k) => {
-      ctx.fillText(t, k * (w + 8) + w / 2, w + 12);
+      ctx.fillText(t, k * (w + 8) + w / 2, h + 12);
     });
     const before = document.createElement('div');
     before.className = 'bars small';
@@ -141,7 +146,7 @@ export function renderView(view: ViewUpdate): void {
   if (state.phase !== 'done' || !state.test) {
     drawConfusion($<HTMLCanvasElement>('confusion'), view.monitor.confusion);
     $('confusion-caption').textContent =
-      `The first ${view.monitor.count} test images at step ${view.step}: accuracy ${(100 * view.monitor.accuracy).toFixed(1)}%. Rows: true digit; columns: prediction.`;
+      `The first ${view.monitor.count} test images at step ${view.step}: accuracy ${(100 * view.monitor.accuracy).toFixed(1)}%. Rows: true class; columns: prediction.`;
   }
 }
 
@@ -149,5 +154,5 @@ export function renderView(view: ViewUpdate): void {
 export function showEvaluation(e: EvalSummary, where: string): void {
   drawConfusion($<HTMLCanvasElement>('confusion'), e.confusion);
   $('confusion-caption').textContent =
-    `${where}: the whole test set (${e.count} images), accuracy ${(100 * e.accuracy).toFixed(2)}%. Rows: true digit; columns: prediction.`;
+    `${where}: the whole test set (${e.count} images), accuracy ${(100 * e.accuracy).toFixed(2)}%. Rows: true class; columns: prediction.`;
 }

@@ -59,7 +59,7 @@ async function evaluate(): Promise<void> {
 
 async function predictDrawing(): Promise<void> {
   const x = toMnist($<HTMLCanvasElement>('pad'));
-  if (!x) return;
+  if (!x || $('draw-card').classList.contains('disabled')) return;
   drawGray($<HTMLCanvasElement>('pad-preview').getContext('2d')!, x, SIDE, 0, 0, 4);
   try {
     const probs = await call('predict', x);

@@ -1,6 +1,6 @@
 // Data in the worker: the bundled MNIST fetched gzipped, the user's idx files (plain or .gz), and
-// a data set the user drops (a CSV, a .npz, or a folder of class subfolders of PNG/JPEG), each
-// checked against the demo's 28x28 grey model.
+// a data set the user drops (a CSV, a .npz, or a folder of class subfolders of PNG/JPEG), of any
+// image shape: the run's model is built for it.
 import {
   type DecodedImage,
   type ImageSet,
@@ -41,19 +41,9 @@ async function inflated(bytes: Uint8Array, name: string): Promise<Uint8Array> {
   }
 }
 
-function checkShape(set: ImageSet, what: string): ImageSet {
-  if ((set.channels ?? 1) !== 1) {
-    throw new InvalidInputError(`${what}: the images have ${set.channels} channels; this demo's model takes grey (one-channel) images`);
-  }
-  if (set.rows !== 28 || set.cols !== 28) {
-    throw new InvalidInputError(`${what}: images are ${set.rows}x${set.cols}; this demo's model and drawing pad take 28x28 images`);
-  }
-  return set;
-}
-
 export function summary(): DataSummary {
   const d = need(session.data, 'no data is loaded');
-  const s = (set: ImageSet, source: string) => ({ count: set.count, rows: set.rows, cols: set.cols, source });
+  const s = (set: ImageSet, source: string) => ({ count: set.count, channels: set.channels ?? 1, rows: set.rows, cols: set.cols, source });
   const [trainSource, testSource] = d.source.split(' | ');
   return { train: s(d.train, trainSource!), test: s(d.test, testSource ?? trainSource!) };
 }
@@ -79,7 +69,7 @@ export const loadFiles: WorkerApi['loadFiles'] = async (files) => {
       await inflated(new Uint8Array(await labels.arrayBuffer()), labels.name),
       `${what} set (${images.name}, ${labels.name})`,
     );
-    return [checkShape(set, `${what} set`), images.name];
+    return [set, images.name];
   };
   const tr = await pair(files.trainImages, files.trainLabels, 'training');
   const te = await pair(files.testImages, files.testLabels, 'test');
@@ -179,14 +169,12 @@ export const loadDataset: WorkerApi['loadDataset'] = async (entries) => {
       `cannot tell the format of ${single ? single.path : 'these files'}: drop a .csv, a .npz, or a folder of class subfolders of PNG or JPEG images`,
     );
   }
-  checkShape(train, source);
   if (!test) {
     const held = holdOut(train);
     train = held.train;
     test = held.test;
     source = `${source} (a tenth held out as the test set)`;
   }
-  checkShape(test, source);
   checkSameScale(train, test, source);
   session.data = { train, test, source: `${source} | ${source}` };
   return summary();

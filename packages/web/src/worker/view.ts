@@ -18,7 +18,8 @@ export async function refreshView(): Promise<void> {
   if (!t || !data) return;
   const test = data.test;
   const classes = t.options.classes;
-  const px = test.rows * test.cols;
+  const shape: [number, number, number] = [test.channels ?? 1, test.rows, test.cols];
+  const px = shape[0] * shape[1] * shape[2];
   const indices = session.viewIndices.filter((i) => i < test.count);
   const view: ViewUpdate = {
     step: t.step,
@@ -40,7 +41,7 @@ export async function refreshView(): Promise<void> {
       let sq = 0;
       for (const a of rAdv) sq += a * a;
       const row = (a: Float32Array) => Array.from(a.subarray(s * classes, (s + 1) * classes));
-      return { index, label: v.y[s]!, x: v.x.slice(s * px, (s + 1) * px), rAdv, before: row(r.p), after: row(r.q), norm: Math.sqrt(sq), kl: r.kl[s]! };
+      return { index, shape, label: v.y[s]!, x: v.x.slice(s * px, (s + 1) * px), rAdv, before: row(r.p), after: row(r.q), norm: Math.sqrt(sq), kl: r.kl[s]! };
     });
   }
   const n = Math.min(Math.max(session.monitorSize, GRID), test.count);
