@@ -120,6 +120,10 @@ def main():
     spec = json.loads(header.get("__metadata__", {}).get("model_config", "{}")).get("spec")
     run = (lambda batch: spec_forward(spec, p, batch)) if spec else (lambda batch: forward(p, batch))
     x = read_idx(images).astype(np.float32)[:, None] / 255.0
+    norm = json.loads(header.get("__metadata__", {}).get("model_config", "{}")).get("normalization")
+    if norm:
+        # Per-channel standardisation, which the model's input is (README "Your own data").
+        x = (x - np.float32(norm["mean"])[None, :, None, None]) / np.float32(norm["std"])[None, :, None, None]
     y = read_idx(labels).astype(np.int64)
     correct, loss = 0, 0.0
     for start in range(0, len(y), 500):

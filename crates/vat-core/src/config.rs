@@ -27,6 +27,41 @@ pub struct ModelConfig {
     /// `classes` (which must match the spec's) do not apply, and the spec engine trains it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spec: Option<ModelSpec>,
+    /// Per-channel standardisation of every input, `(x - mean[c]) / std[c]`, applied by the
+    /// trainer before the model (so VAT perturbs the standardised input); absent: pixel / scale
+    /// as the data gives it. Kept in the weights file's model_config like the rest of the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalization: Option<Normalization>,
+}
+
+/// Per-channel mean and standard deviation of the training images (after / pixel scale).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Normalization {
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// `x` (`[n, c, h, w]`) standardised per channel.
+    pub fn apply(&self, x: &[f32], plane: usize) -> Vec<f32> {
+        let c = self.mean.len();
+        let mut out = x.to_vec();
+        for (i, v) in out.iter_mut().enumerate() {
+            let ch = (i / plane) % c;
+            *v = (*v - self.mean[ch]) / self.std[ch];
+        }
+        out
+    }
+
+    /// A perturbation of the standardised input as a perturbation of the pixels: times std.
+    pub fn unscale(&self, r: &[f32], plane: usize) -> Vec<f32> {
+        let c = self.mean.len();
+        r.iter()
+            .enumerate()
+            .map(|(i, v)| v * self.std[(i / plane) % c])
+            .collect()
+    }
 }
 
 impl Default for ModelConfig {
@@ -40,6 +75,7 @@ impl Default for ModelConfig {
             dropout_conv: 0.25,
             dropout_dense: 0.5,
             spec: None,
+            normalization: None,
         }
     }
 }
@@ -72,6 +108,22 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if let Some(n) = &self.normalization {
+            let c = self.input_shape()[0];
+            if n.mean.len() != c || n.std.len() != c {
+                return Err(VatError::InvalidConfig(format!(
+                    "normalization needs a mean and a std for each of the {c} channels, got {} and {}",
+                    n.mean.len(),
+                    n.std.len()
+                )));
+            }
+            if n.mean.iter().any(|m| !m.is_finite()) || n.std.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+                return Err(VatError::InvalidConfig(format!(
+                    "normalization needs finite means and positive stds, got {:?} and {:?}",
+                    n.mean, n.std
+                )));
+            }
+        }
         if let Some(spec) = &self.spec {
             spec.validate()?;
             if spec.classes != self.classes {
@@ -178,8 +230,12 @@ impl TrainConfig {
             .spec()?;
             v["model"]["spec"] = serde_json::to_value(asked).expect("serialises");
         }
+        if let Some(n) = &options.normalization {
+            // Like the spec, present in the model only when set: compared as a model setting.
+            v["model"]["normalization"] = serde_json::to_value(n).expect("serialises");
+        }
         for (k, value) in given.as_object().expect("an object") {
-            if value.is_null() || ["model", "modelSpec", "inputShape"].contains(&k.as_str()) {
+            if value.is_null() || ["model", "modelSpec", "inputShape", "normalization"].contains(&k.as_str()) {
                 continue;
             }
             if model_keys.contains(k) {
@@ -339,6 +395,9 @@ pub struct Options {
     /// `[channels, height, width]` of one example, which a preset is built for (default
     /// `[1, imageSize, imageSize]`).
     pub input_shape: Option<[usize; 3]>,
+    /// Per-channel standardisation of the inputs (the CLI's `--normalize standardize` computes it
+    /// from the training images).
+    pub normalization: Option<Normalization>,
     pub image_size: Option<usize>,
     pub conv_filters: Option<usize>,
     pub hidden: Option<usize>,
@@ -439,6 +498,7 @@ impl Options {
             dropout_conv: self.dropout_conv.unwrap_or(m.dropout_conv),
             dropout_dense: self.dropout_dense.unwrap_or(m.dropout_dense),
             spec,
+            normalization: self.normalization.clone(),
         };
         let train = TrainConfig {
             model,

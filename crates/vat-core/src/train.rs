@@ -41,7 +41,8 @@ pub struct EvalStats {
 #[cfg_attr(target_family = "wasm", wasm_bindgen::prelude::wasm_bindgen(getter_with_clone))]
 #[derive(Debug, Clone, PartialEq)]
 pub struct VatView {
-    /// `[n, h * w]`, of norm eps per image.
+    /// `[n, c * h * w]`, of norm eps per image in the model's input space: with a normalization,
+    /// the perturbation of the standardised input shown on the pixels (times each channel's std).
     pub r_adv: Vec<f32>,
     /// p(y|x) and p(y|x + r_adv), `[n, classes]`.
     pub p: Vec<f32>,
@@ -349,6 +350,12 @@ impl Trainer {
     /// is NaN or infinite.
     pub async fn train_step(&mut self, x: &[f32], y: &[u32], x_u: Option<&[f32]>, lr: f64) -> Result<StepStats> {
         self.backend.check_alive()?;
+        check_images(&self.config.model, x)?;
+        if let Some(u) = x_u {
+            check_images(&self.config.model, u)?;
+        }
+        let (xn, un) = (self.normalized(x), x_u.map(|u| self.normalized(u)));
+        let (x, x_u) = (xn.as_ref(), un.as_deref());
         if !(lr.is_finite() && lr > 0.0) {
             return Err(VatError::InvalidConfig(format!(
                 "learning rate must be positive, got {lr}"
@@ -419,8 +426,26 @@ impl Trainer {
         Ok(stats(scalars, &logits, y, mc.classes))
     }
 
+    /// `x` standardised as the model's normalization says (unchanged without one).
+    fn normalized<'a>(&self, x: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
+        let mc = &self.config.model;
+        match &mc.normalization {
+            Some(n) => {
+                let [_, h, w] = mc.input_shape();
+                std::borrow::Cow::Owned(n.apply(x, h * w))
+            }
+            None => std::borrow::Cow::Borrowed(x),
+        }
+    }
+
     /// Logits for `x` without dropout, in batches of `batch_size`.
     pub async fn logits(&self, x: &[f32], batch_size: usize) -> Result<Vec<f32>> {
+        check_images(&self.config.model, x)?;
+        self.model_logits(&self.normalized(x), batch_size).await
+    }
+
+    /// Logits for inputs already normalised.
+    async fn model_logits(&self, x: &[f32], batch_size: usize) -> Result<Vec<f32>> {
         self.backend.check_alive()?;
         let mc = &self.config.model;
         let px = mc.pixels();
@@ -495,6 +520,8 @@ impl Trainer {
             ..self.config.clone()
         };
         let d = Rng::new(seed).normals(n * mc.pixels());
+        let xn = self.normalized(x);
+        let x = xn.as_ref();
         let r_adv = match (&self.net, &self.weights) {
             (Some(net), Weights::Host { params, .. }) => {
                 let w = net.prepare(params);
@@ -523,8 +550,8 @@ impl Trainer {
             }
             l
         };
-        let p = softmax(self.logits(x, 256).await?);
-        let q = softmax(self.logits(&shifted, 256).await?);
+        let p = softmax(self.model_logits(x, 256).await?);
+        let q = softmax(self.model_logits(&shifted, 256).await?);
         let kl = p
             .chunks_exact(k)
             .zip(q.chunks_exact(k))
@@ -536,6 +563,14 @@ impl Trainer {
                     .sum()
             })
             .collect();
+        // Shown on the pixels: a perturbation of the standardised input times each channel's std.
+        let r_adv = match &mc.normalization {
+            Some(norm) => {
+                let [_, h, w] = mc.input_shape();
+                norm.unscale(&r_adv, h * w)
+            }
+            None => r_adv,
+        };
         Ok(VatView { r_adv, p, q, kl })
     }
 

@@ -935,3 +935,71 @@ fn model_options_pick_a_preset_for_the_data_and_refuse_what_cannot_run() {
         .to_string();
     assert!(err.contains("2x6x8"), "{err}");
 }
+
+#[test]
+fn a_normalization_standardises_every_input_and_travels_with_the_weights() {
+    let norm = vat_core::config::Normalization {
+        mean: vec![0.3, 0.6],
+        std: vec![0.5, 0.25],
+    };
+    let plain = spec_config();
+    let config = TrainConfig {
+        model: ModelConfig {
+            normalization: Some(norm.clone()),
+            ..plain.model.clone()
+        },
+        ..plain.clone()
+    };
+    let (x, y) = spec_batch(8, 4);
+    let standardised = norm.apply(&x, 48);
+    // The same run on standardised pixels without a normalization: the same numbers.
+    let mut a = Trainer::new(config.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let mut b = Trainer::new(plain.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    for _ in 0..3 {
+        let sa = block_on(a.train_step(&x, &y, None, 0.01)).unwrap();
+        let sb = block_on(b.train_step(&standardised, &y, None, 0.01)).unwrap();
+        assert_eq!(sa, sb);
+    }
+    assert_eq!(
+        block_on(a.logits(&x, 4)).unwrap(),
+        block_on(b.logits(&standardised, 4)).unwrap()
+    );
+    // The view's r_adv is on the pixels: the standardised perturbation times each channel's std.
+    let (va, vb) = (
+        block_on(a.vat_view(&x[..96], 5)).unwrap(),
+        block_on(b.vat_view(&standardised[..96], 5)).unwrap(),
+    );
+    assert_eq!(va.kl, vb.kl);
+    assert_eq!(va.r_adv, norm.unscale(&vb.r_adv, 48));
+    // The weights file carries it, and a resume cannot change it.
+    let bytes = state::export_weights(&block_on(a.params()).unwrap(), &config.model).unwrap();
+    assert_eq!(state::weights_model(&bytes).unwrap().normalization, Some(norm.clone()));
+    let (params, opt) = block_on(a.snapshot()).unwrap();
+    let ck = state::export_checkpoint(&params, &opt, a.rng.state(), &a.config, "{}").unwrap();
+    let other = Options {
+        normalization: Some(vat_core::config::Normalization {
+            mean: vec![0.0, 0.0],
+            std: vec![1.0, 1.0],
+        }),
+        ..Default::default()
+    };
+    let err = Trainer::from_checkpoint(&ck, start(BackendKind::Cpu, 1), &other, true)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("cannot change normalization"), "{err}");
+    // One mean and one positive std per channel.
+    for bad in [(vec![0.1], vec![1.0]), (vec![0.1, 0.2], vec![1.0, 0.0])] {
+        let c = TrainConfig {
+            model: ModelConfig {
+                normalization: Some(vat_core::config::Normalization {
+                    mean: bad.0,
+                    std: bad.1,
+                }),
+                ..plain.model.clone()
+            },
+            ..plain.clone()
+        };
+        assert!(matches!(c.validate(), Err(VatError::InvalidConfig(_))));
+    }
+}

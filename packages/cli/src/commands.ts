@@ -10,6 +10,7 @@ import {
   SEED_TABLE,
   Trainer,
   all,
+  channelStats,
   gather,
   inputShape,
   resolveOptions,
@@ -60,6 +61,8 @@ export async function trainCommand(cmd: Command): Promise<number> {
     if (resume.trim() === '')
       throw new InvalidConfigError('--resume was given an empty directory (an unset shell variable?); give the --out directory of an earlier run');
     if (flags.out !== undefined) throw new InvalidConfigError('--resume continues the run in its own directory; drop --out');
+    if (flags.normalize !== undefined)
+      throw new InvalidConfigError("a resume keeps the checkpoint's normalization (it is part of the model); drop --normalize");
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await fs.readFile(path.join(resume, FILES.checkpoint)));
@@ -78,7 +81,8 @@ export async function trainCommand(cmd: Command): Promise<number> {
     data = await loadData(flags);
     progress.message(`data: ${describeData(data)}`);
     // The model takes the data's image size and classes; the split, sizes the data can hold.
-    const options = await resolveOptions({ ...modelShape(data), ...typed }, flags.preset);
+    const normalization = flags.normalize === 'standardize' ? { normalization: channelStats(data.train) } : {};
+    const options = await resolveOptions({ ...modelShape(data), ...normalization, ...typed }, flags.preset);
     for (const line of fitToData(options.loop, data.train.count, typed)) progress.message(line);
     trainer = await Trainer.create(options.trainer);
     loop = options.loop;

@@ -44,6 +44,12 @@ export function addTrainingOptions(cmd: Command, preset: string): Command {
   cmd.addOption(new Option('--preset <name>', 'named settings; flags override them').choices(Object.keys(PRESETS)).default(preset));
   for (const o of optionFlags()) cmd.addOption(o);
   return cmd
+    .addOption(
+      new Option(
+        '--normalize <how>',
+        'scale: pixel / 255 (the default); standardize: per-channel (x - mean) / std of the training images, kept in the weights file',
+      ).choices(['scale', 'standardize']),
+    )
     .option(
       '--model <name|file.json>',
       "the model: a preset (seed-cnn, the default; mlp-1200-600-300-150; mlp-1200-1200; conv-small; conv-large) or a JSON model spec's path (README: Models)",

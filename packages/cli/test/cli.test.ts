@@ -639,4 +639,27 @@ describe('bad input', () => {
     expect(Math.abs(scored.loss - run.test.loss)).toBeLessThan(1e-4);
     expect(run.test.accuracy).toBeGreaterThan(0.7);
   });
+
+  it('standardises the inputs per channel with --normalize standardize, keeps it in the weights, and numpy and eval apply it', async () => {
+    const out = await tmp();
+    const args = ['--backend', 'cpu', '--model', 'mlp-1200-1200', '--train-size', '512', '--val-size', '64', '--batch-size', '64', '--epochs', '1'];
+    const t = await vat(['train', ...args, '--normalize', 'standardize', '--out', out]);
+    expect(t.code, t.stderr).toBe(0);
+    const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    // MNIST's pixel mean and std over the training images (about 0.13 and 0.31).
+    expect(run.options.normalization.mean[0]).toBeCloseTo(0.1307, 2);
+    expect(run.options.normalization.std[0]).toBeCloseTo(0.3081, 2);
+    const np = await python([
+      path.join(ROOT, 'test/independent/eval_numpy.py'),
+      path.join(out, 'weights.safetensors'),
+      path.join(MNIST, 't10k-images-idx3-ubyte'),
+      path.join(MNIST, 't10k-labels-idx1-ubyte'),
+    ]);
+    expect(np.code, np.stderr).toBe(0);
+    expect(JSON.parse(np.stdout)).toMatchObject({ count: 10000, accuracy: run.test.accuracy });
+    const e = await vat(['eval', path.join(out, 'weights.safetensors'), '--backend', 'cpu', '--json']);
+    expect(JSON.parse(e.stdout.trim()).accuracy).toBe(run.test.accuracy);
+    const r = await vat(['train', '--resume', out, '--normalize', 'scale']);
+    expect([r.code, r.stderr]).toEqual([2, expect.stringMatching(/a resume keeps the checkpoint's normalization/)]);
+  });
 });

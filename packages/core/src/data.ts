@@ -1,7 +1,7 @@
 // Splits, subsets and batches. Everything is a function of the run's seed and the epoch, so a
 // resumed run sees exactly the batches the uninterrupted run would have seen.
 
-import { InvalidConfigError } from './errors.js';
+import { InvalidConfigError, InvalidInputError } from './errors.js';
 import { type ImageSet, pixelsPerImage } from './idx.js';
 import { Rng } from './rng.js';
 
@@ -79,6 +79,32 @@ export function balancedSubset(subset: Subset, n: number, seed: number, classes 
     if (!took) break;
   }
   return { set: subset.set, indices: Uint32Array.from(out).sort() };
+}
+
+/** Per-channel mean and standard deviation of a set's pixels (after / pixelScale): a `normalization`. */
+export function channelStats(set: ImageSet): { mean: number[]; std: number[] } {
+  const c = set.channels ?? 1;
+  const plane = set.rows * set.cols;
+  const scale = set.pixelScale ?? 255;
+  const sum = new Float64Array(c);
+  const sq = new Float64Array(c);
+  for (let i = 0; i < set.count; i++) {
+    for (let k = 0; k < c; k++) {
+      const base = (i * c + k) * plane;
+      for (let p = 0; p < plane; p++) {
+        const v = set.images[base + p]! / scale;
+        sum[k] += v;
+        sq[k] += v * v;
+      }
+    }
+  }
+  const n = set.count * plane;
+  const mean = Array.from(sum, (s) => s / n);
+  const std = Array.from(sq, (s, k) => Math.sqrt(Math.max(s / n - mean[k]! ** 2, 0)));
+  if (std.some((s) => !(s > 0))) {
+    throw new InvalidInputError(`a channel of the training images is constant (std ${std.map((s) => s.toPrecision(3)).join(', ')}); it cannot be standardised`);
+  }
+  return { mean, std };
 }
 
 /** Pixels scaled to [0, 1] (divided by the set's pixelScale, 255 by default) as float32, and labels, for the given rows. */

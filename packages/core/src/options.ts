@@ -38,6 +38,12 @@ export interface ModelOptions {
   modelSpec?: ModelSpec;
   /** One example's `[channels, height, width]`, which a preset is built for (default `[1, imageSize, imageSize]`). */
   inputShape?: [number, number, number];
+  /**
+   * Per-channel standardisation of every input, `(x - mean[c]) / std[c]` on pixel / scale, done by
+   * the core before the model (VAT then perturbs the standardised input); see `channelStats`.
+   * It travels in the weights file with the model.
+   */
+  normalization?: { mean: number[]; std: number[] };
   /** Side of the square, single-channel input of the seed's CNN. */
   imageSize?: number;
   /** Filters per conv layer. */
