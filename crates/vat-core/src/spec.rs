@@ -544,11 +544,6 @@ impl ModelSpec {
         name.ends_with(".running_mean") || name.ends_with(".running_var")
     }
 
-    /// Whether any layer behaves differently in training (dropout, noise, batch norm).
-    pub fn has_batch_norm(&self) -> bool {
-        self.layers.iter().any(|l| matches!(l, Layer::BatchNorm { .. }))
-    }
-
     /// A one-line summary, e.g. `1x28x28 -> conv 32 3x3 -> relu -> ... -> 10`.
     pub fn describe(&self) -> String {
         let mut parts = vec![self.input_shape().to_string()];
