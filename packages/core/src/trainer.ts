@@ -97,7 +97,10 @@ async function start(options: {
   const backend = auto && (engine === 'native' || isSpecModel(options)) ? 'cpu' : parseBackend(options.backend ?? 'auto');
   let report = await resolveBackend(backend);
   if (auto && isSpecModel(options) && engine !== 'native') {
-    report = { ...report, reason: [report.reason, "auto: this model trains on the CPU kernels (the WebGPU graph builds the seed's CNN only)"].filter(Boolean).join('; ') };
+    report = {
+      ...report,
+      reason: [report.reason, "auto: this model trains on the CPU kernels (the WebGPU graph builds the seed's CNN only)"].filter(Boolean).join('; '),
+    };
   }
   const choice = await platform().engine(engine, report.backend, threads);
   // wgpu makes its device on the adapter just checked (backend.ts: one adapter per process).
