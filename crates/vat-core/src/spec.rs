@@ -285,8 +285,10 @@ impl ModelSpec {
         let lrelu = || Layer::LeakyRelu { slope: 0.1 };
         // Conv-Small and Conv-Large (Miyato et al. 2018, Table 7; the official vat_tf cnn.py):
         // every conv is followed by batch norm and a leaky relu, and the convs carry no bias.
-        let convnet = |widths: [usize; 3], noise: bool| {
-            let [a, b, c] = widths;
+        // `widths`: the two blocks of three 3x3 same convs; `tail`: the 3x3 valid conv and the two
+        // 1x1 convs before the average pool.
+        let convnet = |widths: [usize; 2], tail: [usize; 3], noise: bool| {
+            let [a, b] = widths;
             let mut layers = Vec::new();
             if noise {
                 layers.push(Layer::GaussianNoise { std: 0.15 });
@@ -302,9 +304,9 @@ impl ModelSpec {
                 block(&mut layers, b, 3, Padding::Same);
             }
             layers.extend([Layer::MaxPool { size: 2, stride: None }, Layer::Dropout { rate: 0.5 }]);
-            block(&mut layers, c, 3, Padding::Valid);
-            block(&mut layers, b, 1, Padding::Valid);
-            block(&mut layers, a, 1, Padding::Valid);
+            block(&mut layers, tail[0], 3, Padding::Valid);
+            block(&mut layers, tail[1], 1, Padding::Valid);
+            block(&mut layers, tail[2], 1, Padding::Valid);
             layers.extend([
                 Layer::GlobalAvgPool,
                 Layer::Dense {
@@ -318,8 +320,8 @@ impl ModelSpec {
             "seed-cnn" => return Ok(Self::seed_cnn(input, classes, 32, 128, None)),
             "mlp-1200-600-300-150" => mlp(&[1200, 600, 300, 150]),
             "mlp-1200-1200" => mlp(&[1200, 1200]),
-            "conv-small" => convnet([96, 192, 192], false),
-            "conv-large" => convnet([128, 256, 512], true),
+            "conv-small" => convnet([96, 192], [192, 192, 192], false),
+            "conv-large" => convnet([128, 256], [512, 256, 128], true),
             other => {
                 return Err(VatError::InvalidConfig(format!(
                     "unknown model '{other}'; the presets are {}, or give the path of a JSON model spec",
