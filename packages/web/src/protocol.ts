@@ -125,7 +125,8 @@ export interface WorkerApi {
   modelPresets(): Promise<{ name: string; description: string }[]>;
   /** The core's defaults applied to `options` (the form shows these). */
   resolveOptions(options: RunOptions): Promise<ResolvedOptions>;
-  start(options: RunOptions): Promise<RunEnd>;
+  /** `standardize`: standardise each channel with the training images' mean and std (the CLI's --normalize standardize). */
+  start(options: RunOptions, standardize?: boolean): Promise<RunEnd>;
   resume(backend?: string): Promise<RunEnd>;
   pause(): Promise<void>;
   stop(): Promise<void>;

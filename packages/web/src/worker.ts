@@ -2,7 +2,7 @@
 // while WebGPU (or the CPU backend) trains. The page calls the methods of `api` through
 // postMessage (protocol.ts) and receives step, epoch and view events. The parts live in worker/:
 // session.ts (what is held between calls), data.ts, run.ts, view.ts, idb.ts (the checkpoints).
-import { InvalidConfigError, type RunOptions, Trainer, all, gather, modelConfig, modelPresets, probeWebGpu, resolveOptions } from '@vat/core';
+import { InvalidConfigError, type RunOptions, Trainer, all, channelStats, gather, modelConfig, modelPresets, probeWebGpu, resolveOptions } from '@vat/core';
 
 import type { Reply, Request, StoredRun, WorkerApi } from './protocol.js';
 import { toWire } from './protocol.js';
@@ -34,7 +34,7 @@ const api: WorkerApi = {
 
   modelPresets,
 
-  async start(options) {
+  async start(options, standardize) {
     notRunning('start another');
     const data = need(session.data, 'load data first');
     const dataSource = data.source;
@@ -45,6 +45,7 @@ const api: WorkerApi = {
       ...options,
       inputShape: [data.train.channels ?? 1, data.train.rows, data.train.cols] as [number, number, number],
       classes: Math.max(2, top + 1),
+      ...(standardize ? { normalization: channelStats(data.train) } : {}),
     };
     const o = await resolveOptions(shaped);
     await store.clear();

@@ -527,6 +527,7 @@ describe('the web demo in headless Chromium', () => {
       // The preset model list comes from the core.
       expect(await page.locator('#model option').allTextContents()).toEqual(expect.arrayContaining(['seed-cnn', 'mlp-1200-1200', 'conv-small', 'conv-large']));
       await setForm(page, { epochs: 6, batchSize: 16, valSize: 0, trainSize: '', lr: 0.01, backend: 'webgpu' });
+      await page.check('#standardize');
       await configureView(page);
       await page.click('#start');
       expect(await waitPhase(page, ['done', 'failed'])).toBe('done');
@@ -537,7 +538,17 @@ describe('the web demo in headless Chromium', () => {
       expect(s.test.count).toBe(12);
       expect(s.test.accuracy).toBeGreaterThan(0.6);
       expect(s.view.samples[0].shape).toEqual([3, 10, 12]);
-      expect(s.view.samples[0].norm).toBeCloseTo(1, 3);
+      // Standardised inputs: the downloaded weights carry each channel's mean and std, and the
+      // view's r_adv (eps 1 on the standardised input) is shown on the pixels, times the stds.
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#download')]);
+      const file = path.join(root, 'colour.safetensors');
+      await download.saveAs(file);
+      const bytes = await fs.readFile(file);
+      const header = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString());
+      const norm = JSON.parse(header.__metadata__.model_config).normalization;
+      expect(norm.mean).toHaveLength(3);
+      expect(norm.std.every((v: number) => v > 0.05 && v < 0.5)).toBe(true);
+      expect(s.view.samples[0].norm).toBeLessThan(0.5);
     } finally {
       await page.context().close();
     }

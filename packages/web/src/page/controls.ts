@@ -60,7 +60,7 @@ export function installControls(): void {
     void runToEnd(
       call('resolveOptions', options).then((r) => {
         state.valSize = r.loop.valSize;
-        return call('start', options);
+        return call('start', options, ($('standardize') as HTMLInputElement).checked);
       }),
       before,
     );
