@@ -284,13 +284,14 @@ pub fn max_pool_relu_backward(
     }
 }
 
-/// Reorders a PyTorch conv kernel `[f, c, 3, 3]` to `[f, 3, 3, c]` (the patch order).
-pub fn oihw_to_ohwi(w: &[f32], f: usize, c: usize) -> Vec<f32> {
+/// Reorders a PyTorch conv kernel `[f, c, k, k]` to `[f, k, k, c]` (the patch order); `taps` is
+/// `k * k` (9 for the seed's 3x3 kernels).
+pub fn oihw_to_ohwi(w: &[f32], f: usize, c: usize, taps: usize) -> Vec<f32> {
     let mut out = vec![0.0; w.len()];
     for o in 0..f {
         for i in 0..c {
-            for t in 0..9 {
-                out[(o * 9 + t) * c + i] = w[(o * c + i) * 9 + t];
+            for t in 0..taps {
+                out[(o * taps + t) * c + i] = w[(o * c + i) * taps + t];
             }
         }
     }
@@ -298,12 +299,12 @@ pub fn oihw_to_ohwi(w: &[f32], f: usize, c: usize) -> Vec<f32> {
 }
 
 /// The inverse of [`oihw_to_ohwi`].
-pub fn ohwi_to_oihw(w: &[f32], f: usize, c: usize) -> Vec<f32> {
+pub fn ohwi_to_oihw(w: &[f32], f: usize, c: usize, taps: usize) -> Vec<f32> {
     let mut out = vec![0.0; w.len()];
     for o in 0..f {
         for i in 0..c {
-            for t in 0..9 {
-                out[(o * c + i) * 9 + t] = w[(o * 9 + t) * c + i];
+            for t in 0..taps {
+                out[(o * c + i) * taps + t] = w[(o * taps + t) * c + i];
             }
         }
     }
@@ -368,7 +369,7 @@ mod tests {
         let k = values(cv.f * cv.k(), 2);
         let mut out = vec![0.0; cv.out_len()];
         let mut patches = vec![0.0; cv.patches_len()];
-        cv.forward_relu(&x, &oihw_to_ohwi(&k, cv.f, cv.c), &[0.0; 4], &mut out, &mut patches);
+        cv.forward_relu(&x, &oihw_to_ohwi(&k, cv.f, cv.c, 9), &[0.0; 4], &mut out, &mut patches);
         let want: Vec<f32> = naive_conv(&x, &cv, &k).into_iter().map(|v| v.max(0.0)).collect();
         for (a, b) in out.iter().zip(&want) {
             assert!((a - b).abs() < 1e-5, "{a} vs {b}");
@@ -393,7 +394,7 @@ mod tests {
     #[test]
     fn layout_reorders_round_trip() {
         let w = values(4 * 3 * 9, 5);
-        assert_eq!(ohwi_to_oihw(&oihw_to_ohwi(&w, 4, 3), 4, 3), w);
+        assert_eq!(ohwi_to_oihw(&oihw_to_ohwi(&w, 4, 3, 9), 4, 3, 9), w);
         let d = values(3 * 4, 6);
         let (mut hwc, mut back) = (vec![0.0; 12], vec![0.0; 12]);
         chw_to_hwc(&d, &mut hwc, 3, 4);

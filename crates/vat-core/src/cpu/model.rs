@@ -77,9 +77,9 @@ impl Weights {
         let f = mc.conv_filters;
         let hw = dims.p * dims.p;
         time(Op::Layout, || Self {
-            w1: kernels::oihw_to_ohwi(&params[0], f, 1),
+            w1: kernels::oihw_to_ohwi(&params[0], f, 1, 9),
             b1: params[1].clone(),
-            w2: kernels::oihw_to_ohwi(&params[2], f, f),
+            w2: kernels::oihw_to_ohwi(&params[2], f, f, 9),
             b2: params[3].clone(),
             fc1: map_rows(threads, &params[4], dims.d, |src, dst| {
                 kernels::chw_to_hwc(src, dst, f, hw)
@@ -158,9 +158,9 @@ impl Grads {
         let [w1, b1, w2, b2, fc1, b3, fc2, b4] = self.0;
         time(Op::Layout, || {
             [
-                kernels::ohwi_to_oihw(&w1, f, 1),
+                kernels::ohwi_to_oihw(&w1, f, 1, 9),
                 b1,
-                kernels::ohwi_to_oihw(&w2, f, f),
+                kernels::ohwi_to_oihw(&w2, f, f, 9),
                 b2,
                 map_rows(threads, &fc1, dims.d, |src, dst| kernels::hwc_to_chw(src, dst, f, hw)),
                 b3,

@@ -16,7 +16,7 @@
 //! as in the seed's kernels.
 
 use super::{
-    kernels::{View, matmul},
+    kernels::{View, matmul, ohwi_to_oihw, oihw_to_ohwi},
     par::{Disjoint, Threads},
 };
 use crate::{
@@ -210,30 +210,6 @@ impl Cache {
 /// Gradients in [`Net::params`] order; conv kernels in the products' `[f, k, k, c]` order
 /// until [`Grads::into_pytorch`]. Buffers' entries stay zero.
 pub struct Grads(pub Vec<Vec<f32>>);
-
-fn oihw_to_ohwi(w: &[f32], f: usize, c: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w.len()];
-    for o in 0..f {
-        for i in 0..c {
-            for t in 0..taps {
-                out[(o * taps + t) * c + i] = w[(o * c + i) * taps + t];
-            }
-        }
-    }
-    out
-}
-
-fn ohwi_to_oihw(w: &[f32], f: usize, c: usize, taps: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w.len()];
-    for o in 0..f {
-        for i in 0..c {
-            for t in 0..taps {
-                out[(o * c + i) * taps + t] = w[(o * taps + t) * c + i];
-            }
-        }
-    }
-    out
-}
 
 /// `[n, c, hw]` to `[n, hw, c]`, or back with `back`.
 pub fn nchw_nhwc(x: &[f32], c: usize, hw: usize, back: bool) -> Vec<f32> {
