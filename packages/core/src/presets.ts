@@ -7,6 +7,24 @@ export interface Preset {
   options: RunOptions;
 }
 
+/** paper-semi's settings, which paper-mlp-semi shares. */
+const PAPER_SEMI: RunOptions = {
+  epochs: 100,
+  labeled: 100,
+  batchSize: 100,
+  unlabeledBatchSize: 250,
+  valSize: 1000,
+  optimizer: 'adam',
+  lr: 0.002,
+  lrDecay: 0.9,
+  vat: true,
+  eps: 5.0,
+  xi: 1e-6,
+  powerIterations: 1,
+  alpha: 1,
+  dropout: false,
+};
+
 export const PRESETS: Record<string, Preset> = {
   // Sized to finish within 10 minutes on 2 CPU cores (burn-flex in wasm, single-threaded) and
   // reach >= 97% test accuracy; see README "Results" for the measured figures.
@@ -52,22 +70,7 @@ export const PRESETS: Record<string, Preset> = {
   // unlabeled per step, Adam lr 0.002 decayed x0.9 per epoch, eps 5.0, xi 1e-6, Ip 1, alpha 1.
   'paper-semi': {
     description: 'semi-supervised, 100 labels, the paper schedule (Adam 0.002 x0.9/epoch, eps 5, xi 1e-6)',
-    options: {
-      epochs: 100,
-      labeled: 100,
-      batchSize: 100,
-      unlabeledBatchSize: 250,
-      valSize: 1000,
-      optimizer: 'adam',
-      lr: 0.002,
-      lrDecay: 0.9,
-      vat: true,
-      eps: 5.0,
-      xi: 1e-6,
-      powerIterations: 1,
-      alpha: 1,
-      dropout: false,
-    },
+    options: PAPER_SEMI,
   },
   // The paper's own semi-supervised MNIST model (ICLR'16: 784-1200-1200-10, batch norm after
   // every layer; 2.12% test error with 100 labels) on paper-semi's schedule and VAT settings. It
@@ -76,22 +79,7 @@ export const PRESETS: Record<string, Preset> = {
   // adversarial direction in float32 (packages/bench/dist/xi-probe.js).
   'paper-mlp-semi': {
     description: "semi-supervised, 100 labels, the paper's MLP (784-1200-1200-10 with batch norm) on the paper-semi schedule (not at the paper's figure yet)",
-    options: {
-      model: 'mlp-1200-1200',
-      epochs: 100,
-      labeled: 100,
-      batchSize: 100,
-      unlabeledBatchSize: 250,
-      valSize: 1000,
-      optimizer: 'adam',
-      lr: 0.002,
-      lrDecay: 0.9,
-      vat: true,
-      eps: 5.0,
-      xi: 1e-6,
-      powerIterations: 1,
-      alpha: 1,
-    },
+    options: { ...PAPER_SEMI, model: 'mlp-1200-1200' },
   },
 };
 
