@@ -17,6 +17,7 @@ DIR holds MNIST's four idx files (gzipped or not).
 """
 import argparse
 import gzip
+import json
 import os
 import time
 
@@ -33,6 +34,7 @@ p.add_argument('--steps', type=int, default=236, help='steps per epoch (the offi
 p.add_argument('--decay', type=float, default=0.95, help='learning-rate factor per epoch')
 p.add_argument('--seed', type=int, default=1)
 p.add_argument('--threads', type=int, default=2)
+p.add_argument('--split', help='a JSON file of row indices {labeled, val, train} (train: the unlabeled pool), to train on the very split of another run')
 a = p.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -59,6 +61,10 @@ lab = np.concatenate([perm[Y[perm] == c][:10] for c in range(10)])
 rest = np.setdiff1d(perm, lab, assume_unique=True)
 rest = rest[rng.permutation(len(rest))]
 val, ul = rest[:1000], np.concatenate([lab, rest[1000:]])
+if a.split:
+    with open(a.split) as f:
+        split = json.load(f)
+    lab, val, ul = (np.array(split[k], dtype=np.int64) for k in ('labeled', 'val', 'train'))
 xl, yl = torch.tensor(X[lab]), torch.tensor(Y[lab])
 xu = torch.tensor(X[ul])
 xv, yv = torch.tensor(X[val]), torch.tensor(Y[val])
