@@ -127,15 +127,34 @@ function commit(): string {
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math.round(s / 60)} min`);
 
+const COLUMNS: [string, 'left' | 'right'][] = [
+  ['configuration', 'left'],
+  ['command', 'left'],
+  ['status', 'left'],
+  ['epochs done', 'right'],
+  ['test accuracy', 'right'],
+  ['per-epoch accuracy (validation set)', 'left'],
+  ['wall time', 'right'],
+  ['compare with', 'left'],
+];
+
+/** A markdown table with its columns padded, as the repository's formatter (biome) writes it. */
+function markdownTable(columns: [string, 'left' | 'right'][], rows: string[][]): string[] {
+  const width = columns.map(([head], i) => Math.max(3, head.length, ...rows.map((r) => r[i].length)));
+  const cell = (text: string, i: number) => (columns[i][1] === 'right' ? text.padStart(width[i]) : text.padEnd(width[i]));
+  const line = (cells: string[]) => `| ${cells.map(cell).join(' | ')} |`;
+  const rule = columns.map(([, align], i) => (align === 'right' ? `${'-'.repeat(width[i] - 1)}:` : '-'.repeat(width[i])));
+  return [line(columns.map(([head]) => head)), `| ${rule.join(' | ')} |`, ...rows.map(line)];
+}
+
 /** The markdown between the markers in docs/results.md. */
 export function section(states: RunState[], meta: { commit: string; machine: string; started: string; dir: string }): string {
   const lines = [
     BEGIN,
     `Harness: \`pnpm accuracy\` (packages/bench/src/accuracy.ts), started ${meta.started} at commit ${meta.commit}, on ${meta.machine}. Runs in \`${meta.dir}\`.`,
     '',
-    '| configuration | command | status | epochs done | test accuracy | per-epoch accuracy (validation set) | wall time | compare with |',
-    '|---|---|---|---:|---:|---|---:|---|',
   ];
+  const rows: string[][] = [];
   for (const s of states) {
     const cmd = `\`vat train ${s.config.args.join(' ')}\``;
     const done = s.history.length;
@@ -144,10 +163,18 @@ export function section(states: RunState[], meta: { commit: string; machine: str
     const valNote = s.valSize === 0 ? ' (the test set)' : s.valSize ? ` (${s.valSize} held-out)` : '';
     let projection = '';
     if (s.status !== 'finished' && done > 0 && s.epochs > done) projection = `; ${hours((wall / done) * (s.epochs - done))} to go`;
-    lines.push(
-      `| ${s.config.what} | ${cmd} | ${s.status} | ${done}${s.epochs ? `/${s.epochs}` : ''} | ${s.test ? pct(s.test.accuracy) : '-'} | ${perEpoch ? `${perEpoch}${valNote}` : '-'} | ${done ? hours(wall) + projection : '-'} | ${s.config.target ? `${pct(s.config.target.accuracy)} (${s.config.target.source})` : '-'} |`,
-    );
+    rows.push([
+      s.config.what,
+      cmd,
+      s.status,
+      `${done}${s.epochs ? `/${s.epochs}` : ''}`,
+      s.test ? pct(s.test.accuracy) : '-',
+      perEpoch ? `${perEpoch}${valNote}` : '-',
+      done ? hours(wall) + projection : '-',
+      s.config.target ? `${pct(s.config.target.accuracy)} (${s.config.target.source})` : '-',
+    ]);
   }
+  lines.push(...markdownTable(COLUMNS, rows));
   const backends = [...new Set(states.map((s) => s.backend).filter(Boolean))];
   lines.push('', `Backend: ${backends.join('; ') || 'none yet'}. Wall time is training plus validation, summed over the epochs done.`, END);
   return lines.join('\n');
