@@ -29,6 +29,7 @@ p.add_argument('--mnist', required=True, help="a folder with MNIST's idx files")
 p.add_argument('--eps', type=float, default=0.3)
 p.add_argument('--xi', type=float, default=1e-2)
 p.add_argument('--entmin', action='store_true', help='add the entropy of p(y|x) on the unlabeled batch')
+p.add_argument('--entmin-from', type=int, default=1, help='the first epoch (1-based) with the entropy term')
 p.add_argument('--epochs', type=int, default=100)
 p.add_argument('--steps', type=int, default=236, help='steps per epoch (the official code: 500)')
 p.add_argument('--decay', type=float, default=0.95, help='learning-rate factor per epoch')
@@ -112,6 +113,35 @@ def accuracy(x, y):
         return (net(x, 'eval').argmax(1) == y).double().mean().item()
 
 
+def reestimate():
+    """The official code's last step: batch-norm statistics averaged over the unlabeled set."""
+    with torch.no_grad():
+        sums = [(torch.zeros(n), torch.zeros(n)) for n in SIZES[1:]]
+        parts = 0
+        for k in range(0, len(xu) - 249, 250):
+            h = xu[k : k + 250]
+            for i in range(3):
+                h = h @ W[i]
+                mu, v = h.mean(0), h.var(0, unbiased=False)
+                sums[i][0].add_(mu)
+                sums[i][1].add_(v * 250 / 249)
+                h = G[i] * (h - mu) / torch.sqrt(1e-6 + v) + B[i]
+                if i < 2:
+                    h = torch.relu(h)
+            parts += 1
+        return [s[0] / parts for s in sums], [s[1] / parts for s in sums]
+
+
+def accuracy_reestimated(x, y):
+    global mean, var
+    kept = mean, var
+    mean, var = reestimate()
+    try:
+        return accuracy(x, y)
+    finally:
+        mean, var = kept
+
+
 opt = torch.optim.Adam(W + G + B, lr=0.002)
 sched = torch.optim.lr_scheduler.ExponentialLR(opt, a.decay)
 t0 = time.time()
@@ -130,29 +160,18 @@ for epoch in range(a.epochs):
         (grad,) = torch.autograd.grad(kl(target, net(u + d, 'batch')), d)
         lds = kl(target, net(u + a.eps * unit(grad), 'batch'))
         loss = loss + lds
-        if a.entmin:
+        if a.entmin and epoch + 1 >= a.entmin_from:
             lu = torch.log_softmax(clean, 1)
             loss = loss - (lu.exp() * lu).sum(1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
     sched.step()
-    print(f'epoch {epoch + 1} lds {lds.item():.4f} val {accuracy(xv, yv):.4f} ({time.time() - t0:.0f} s)', flush=True)
+    print(
+        f'epoch {epoch + 1} lds {lds.item():.4f} val {accuracy(xv, yv):.4f}'
+        f' (re-estimated: {accuracy_reestimated(xv, yv):.4f}) ({time.time() - t0:.0f} s)',
+        flush=True,
+    )
 print(f'test {accuracy(xt, yt):.4f} (running statistics of the labeled batches)', flush=True)
-with torch.no_grad():
-    sums = [(torch.zeros(n), torch.zeros(n)) for n in SIZES[1:]]
-    parts = 0
-    for k in range(0, len(xu) - 249, 250):
-        h = xu[k : k + 250]
-        for i in range(3):
-            h = h @ W[i]
-            mu, v = h.mean(0), h.var(0, unbiased=False)
-            sums[i][0].add_(mu)
-            sums[i][1].add_(v * 250 / 249)
-            h = G[i] * (h - mu) / torch.sqrt(1e-6 + v) + B[i]
-            if i < 2:
-                h = torch.relu(h)
-        parts += 1
-    for i in range(3):
-        mean[i], var[i] = sums[i][0] / parts, sums[i][1] / parts
+mean, var = reestimate()
 print(f'test {accuracy(xt, yt):.4f} (statistics re-estimated over the unlabeled set)', flush=True)

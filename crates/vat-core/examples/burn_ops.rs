@@ -118,7 +118,7 @@ fn main() {
     let grads = params.flat();
     let mut opt = OptimState::zeros_like(config.optimizer, &params.flat());
     let optim = ms(repeats, || {
-        let new = opt.step(&config, 1.0, params.flat(), grads.clone());
+        let new = opt.step(&config, 1.0, params.flat().to_vec(), grads.to_vec());
         new.into_iter()
             .map(|t| t.sum().reshape([1]))
             .reduce(|a, b| a + b)

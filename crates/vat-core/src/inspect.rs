@@ -102,12 +102,6 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
         }
     };
     if let Some(spec) = &mc.spec {
-        if backend.kind != BackendKind::Cpu {
-            return Err(VatError::InvalidConfig(format!(
-                "a model spec runs on the cpu backend only for now, not {}",
-                backend.kind.as_str()
-            )));
-        }
         let net = Net::new(spec)?;
         let draws = StepDraws {
             d,
@@ -117,6 +111,12 @@ pub async fn inspect(config: &TrainConfig, backend: &Backend, input: InspectInpu
                 None => None,
             },
         };
+        if backend.kind != BackendKind::Cpu {
+            #[cfg(feature = "burn")]
+            return inspect_spec_graph(config, backend, &net, params, &input, &draws, n).await;
+            #[cfg(not(feature = "burn"))]
+            unreachable!("this build starts only the CPU backend");
+        }
         let threads = &backend.threads;
         let out = cpu::net_step::forward_backward(config, &net, &params, input.x, input.y, input.x_u, &draws, threads);
         let mut updated = params.clone();
@@ -211,7 +211,7 @@ async fn inspect_graph(
     }
     let mut opt = OptimState::zeros_like(config.optimizer, &params.flat());
     let mut updated = Vec::new();
-    for t in opt.step(config, input.lr, params.flat(), out.grads) {
+    for t in opt.step(config, input.lr, params.flat().to_vec(), out.grads.to_vec()) {
         updated.extend(read_f32(t).await?);
     }
     let scalars = read_f32(Tensor::cat(vec![out.loss, out.ce, out.lds, out.entropy], 0)).await?;
@@ -227,6 +227,64 @@ async fn inspect_graph(
         },
         grads,
         updated,
+        eval_logits,
+    })
+}
+
+/// [`inspect`] of a spec model on a burn backend ([`crate::spec_graph`]).
+#[cfg(feature = "burn")]
+async fn inspect_spec_graph(
+    config: &TrainConfig,
+    backend: &Backend,
+    net: &Net,
+    params: crate::params::HostParams,
+    input: &InspectInput<'_>,
+    draws: &StepDraws,
+    n: usize,
+) -> Result<Inspection> {
+    use burn::tensor::Tensor;
+
+    use crate::{optim::OptimState, spec_graph as sg, state::read_f32};
+    let device = backend.burn_device().expect("a burn backend has a device");
+    let params = sg::upload(params, device);
+    let x = sg::images(net, input.x, device);
+    let eval_logits = read_f32(sg::eval_logits(net, &params, x.clone()).flatten::<1>(0, 1)).await?;
+    let targets = crate::graph::one_hot(&config.model, input.y, n, device)?;
+    let x_u = input.x_u.map(|u| sg::images(net, u, device));
+    let out = sg::forward_backward(
+        config,
+        net,
+        &params,
+        x,
+        targets,
+        x_u,
+        &sg::GraphDraws::upload(net, draws, device),
+    );
+
+    let mut grads = Vec::new();
+    for g in &out.grads {
+        grads.extend(read_f32(g.clone()).await?);
+    }
+    let mut updated =
+        OptimState::zeros_like(config.optimizer, &params).step(config, input.lr, params.clone(), out.grads);
+    sg::update_running_stats(net, &out.bn, &mut updated);
+    let mut updated_host = Vec::new();
+    for t in updated {
+        updated_host.extend(read_f32(t).await?);
+    }
+    let scalars = read_f32(Tensor::cat(vec![out.loss, out.ce, out.lds, out.entropy], 0)).await?;
+    Ok(Inspection {
+        logits: read_f32(out.logits.flatten::<1>(0, 1)).await?,
+        loss: scalars[0],
+        ce: scalars[1],
+        lds: scalars[2],
+        entropy: scalars[3],
+        r_adv: match out.r_adv {
+            Some(r) => read_f32(r.flatten::<1>(0, 3)).await?,
+            None => Vec::new(),
+        },
+        grads,
+        updated: updated_host,
         eval_logits,
     })
 }

@@ -8,7 +8,8 @@
 //!   - [`model`]: the CNN and its parameters (pure burn, no training logic);
 //!   - [`vat`]: the LDS term, r_adv by power iteration, and the entropy term;
 //!   - [`optim`]: Adam and Adadelta with explicit, serialisable state;
-//!   - [`graph`]: one step's loss and gradients through autodiff.
+//!   - [`graph`]: one step's loss and gradients through autodiff;
+//!   - [`spec_graph`]: any spec model's forward pass and step, from the CPU engine's plan.
 //!
 //! Shared by both:
 //! - [`params`]: the eight parameters' names, shapes and initialisation;
@@ -35,6 +36,8 @@ pub mod optim;
 pub mod params;
 pub mod rng;
 pub mod spec;
+#[cfg(feature = "burn")]
+pub mod spec_graph;
 pub mod state;
 pub mod train;
 #[cfg(feature = "burn")]

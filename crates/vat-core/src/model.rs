@@ -108,6 +108,12 @@ impl Params {
         }
     }
 
+    /// Rebuilds parameters from the eight rank-1 tensors of a list (a trainer's, an optimiser's).
+    pub fn from_list(config: &ModelConfig, list: &[Tensor<1>]) -> Self {
+        let eight: [Tensor<1>; 8] = list.to_vec().try_into().expect("the seed's CNN has eight tensors");
+        Self::from_flat(config, eight)
+    }
+
     /// Applies `f` to every tensor (flattened), for example to start or stop tracking gradients.
     pub fn map(&self, config: &ModelConfig, f: impl Fn(Tensor<1>) -> Tensor<1>) -> Self {
         Self::from_flat(config, self.flat().map(f))

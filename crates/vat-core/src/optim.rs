@@ -1,7 +1,9 @@
 //! Adam and Adadelta with explicit state, so a checkpoint can hold it and another
 //! implementation can reproduce a step exactly.
 //!
-//! Both work on the eight parameters as flat tensors outside autodiff.
+//! Both work on a model's parameters as flat tensors outside autodiff, in the order its
+//! parameter list gives (the seed's eight, or a spec's; a spec's batch-norm buffers get zero
+//! gradients, which leave them unchanged).
 
 use burn::tensor::Tensor;
 
@@ -12,34 +14,34 @@ use crate::config::{OptimizerKind, TrainConfig};
 #[derive(Debug, Clone)]
 pub struct OptimState {
     pub kind: OptimizerKind,
-    pub first: [Tensor<1>; 8],
-    pub second: [Tensor<1>; 8],
+    pub first: Vec<Tensor<1>>,
+    pub second: Vec<Tensor<1>>,
     pub t: u64,
 }
 
 impl OptimState {
-    pub fn zeros_like(kind: OptimizerKind, params: &[Tensor<1>; 8]) -> Self {
+    pub fn zeros_like(kind: OptimizerKind, params: &[Tensor<1>]) -> Self {
         Self {
             kind,
-            first: params.clone().map(|p| p.zeros_like()),
-            second: params.clone().map(|p| p.zeros_like()),
+            first: params.iter().map(|p| p.zeros_like()).collect(),
+            second: params.iter().map(|p| p.zeros_like()).collect(),
             t: 0,
         }
     }
 
-    /// One update. Returns the new parameters; `params` and `grads` are flat, in
-    /// `PARAM_NAMES` order, outside autodiff.
+    /// One update. Returns the new parameters; `params` and `grads` are flat, in the model's
+    /// parameter order, outside autodiff.
     pub fn step(
         &mut self,
         config: &TrainConfig,
         lr: f64,
-        params: [Tensor<1>; 8],
-        grads: [Tensor<1>; 8],
-    ) -> [Tensor<1>; 8] {
+        params: Vec<Tensor<1>>,
+        grads: Vec<Tensor<1>>,
+    ) -> Vec<Tensor<1>> {
         self.t += 1;
         let eps = config.epsilon;
         let mut out = params;
-        for i in 0..8 {
+        for i in 0..out.len() {
             let g = grads[i].clone();
             let p = out[i].clone();
             match self.kind {

@@ -157,8 +157,9 @@ enum Weights {
     Host { params: HostParams, opt: HostOptim },
     /// Tensors on a burn device.
     #[cfg(feature = "burn")]
+    /// Rank-1, in the model's parameter order (the seed's eight, or a spec's list).
     Burn {
-        params: crate::model::Params,
+        params: Vec<burn::tensor::Tensor<1>>,
         opt: crate::optim::OptimState,
     },
 }
@@ -177,12 +178,6 @@ impl Trainer {
     pub fn new(config: TrainConfig, backend: Backend) -> Result<Self> {
         config.validate()?;
         let net = config.model.spec.as_ref().map(cpu::net::Net::new).transpose()?;
-        if net.is_some() && backend.kind != BackendKind::Cpu {
-            return Err(VatError::InvalidConfig(format!(
-                "a model other than the seed's CNN trains on the cpu backend only for now, not {}; use --backend cpu",
-                backend.kind.as_str()
-            )));
-        }
         let mut rng = Rng::new(config.seed);
         let params = init_params(&config.model, &mut rng);
         let opt = HostOptim::zeros_like(config.optimizer, &params);
@@ -268,8 +263,8 @@ impl Trainer {
             Weights::Burn { params, opt } => {
                 use crate::state::read_f32;
                 let mut host = Vec::with_capacity(8);
-                for t in params.flat() {
-                    host.push(read_f32(t).await?);
+                for t in params {
+                    host.push(read_f32(t.clone()).await?);
                 }
                 let (mut first, mut second) = (Vec::with_capacity(8), Vec::with_capacity(8));
                 for (a, b) in opt.first.iter().zip(&opt.second) {
@@ -312,10 +307,9 @@ impl Trainer {
             }
             #[cfg(feature = "burn")]
             BackendKind::BurnCpu | BackendKind::WebGpu => {
-                use crate::{model::Params, optim::OptimState};
-                let mc = self.config.model.clone();
+                use crate::{optim::OptimState, spec_graph::upload};
                 let device = self.device().clone();
-                let up = |v: HostParams| Params::from_vecs(&mc, v, &device).flat();
+                let up = |v: HostParams| upload(v, &device);
                 let opt = match (opt, &self.weights) {
                     (Some(o), _) => OptimState {
                         kind: o.kind,
@@ -335,7 +329,7 @@ impl Trainer {
                     }
                 };
                 self.weights = Weights::Burn {
-                    params: Params::from_vecs(&mc, params, &device),
+                    params: up(params),
                     opt,
                 };
             }
@@ -374,6 +368,29 @@ impl Trainer {
             Some(bad) => Err(VatError::NonFiniteLoss(bad.to_string(), step)),
             None => Ok(scalars),
         };
+        #[cfg(feature = "burn")]
+        if let (Some(net), Weights::Burn { params, opt }) = (&self.net, &mut self.weights) {
+            use burn::tensor::Tensor;
+
+            use crate::{spec_graph as sg, state::read_f32};
+            let device = self.backend.burn_device().expect("a burn backend has a device").clone();
+            let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
+            let gd = sg::GraphDraws::upload(net, &draws, &device);
+            let targets = crate::graph::one_hot(&mc, y, n, &device)?;
+            let xu = x_u.map(|u| sg::images(net, u, &device));
+            let out = sg::forward_backward(&self.config, net, params, sg::images(net, x, &device), targets, xu, &gd);
+            // One read-back per step: the four scalars and the labeled logits.
+            let packed = Tensor::cat(
+                vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
+                0,
+            );
+            let host = read_f32(packed).await?;
+            let (s, logits) = host.split_at(4);
+            let scalars = check([s[0], s[1], s[2], s[3]])?;
+            *params = opt.step(&self.config, lr, params.clone(), out.grads);
+            sg::update_running_stats(net, &out.bn, params);
+            return Ok(stats(scalars, logits, y, mc.classes));
+        }
         if let (Some(net), Weights::Host { params, opt }) = (&self.net, &mut self.weights) {
             let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
             let out =
@@ -409,7 +426,8 @@ impl Trainer {
                 let targets = graph::one_hot(&mc, y, n, &device)?;
                 let xu = x_u.map(|u| graph::images(&mc, u, &device)).transpose()?;
                 let noise = graph::Noise::upload(&mc, &draws, n, n_u, &device);
-                let out = graph::forward_backward(&self.config, params, xt, targets, xu, &noise);
+                let out =
+                    graph::forward_backward(&self.config, &Params::from_list(&mc, params), xt, targets, xu, &noise);
                 // One read-back per step: the four scalars and the labeled logits.
                 let packed = Tensor::cat(
                     vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
@@ -418,8 +436,7 @@ impl Trainer {
                 let host = read_f32(packed).await?;
                 let (s, logits) = host.split_at(4);
                 let scalars = check([s[0], s[1], s[2], s[3]])?;
-                let new = opt.step(&self.config, lr, params.flat(), out.grads);
-                *params = Params::from_flat(&mc, new);
+                *params = opt.step(&self.config, lr, params.clone(), out.grads.to_vec());
                 (scalars, logits.to_vec())
             }
         };
@@ -467,9 +484,18 @@ impl Trainer {
             }
             #[cfg(feature = "burn")]
             Weights::Burn { params, .. } => {
+                let seed = self.net.is_none().then(|| crate::model::Params::from_list(mc, params));
                 for chunk in x.chunks(batch_size.max(1) * px) {
-                    let xt = crate::graph::images(mc, chunk, self.device())?;
-                    out.extend(crate::state::read_f32(params.forward(xt, None).flatten::<1>(0, 1)).await?);
+                    let logits = match (&self.net, &seed) {
+                        (Some(net), _) => crate::spec_graph::eval_logits(
+                            net,
+                            params,
+                            crate::spec_graph::images(net, chunk, self.device()),
+                        ),
+                        (None, Some(p)) => p.forward(crate::graph::images(mc, chunk, self.device())?, None),
+                        (None, None) => unreachable!("the seed's parameters are built when there is no spec"),
+                    };
+                    out.extend(crate::state::read_f32(logits.flatten::<1>(0, 1)).await?);
                 }
             }
         }
@@ -537,6 +563,19 @@ impl Trainer {
                     &[],
                     &self.backend.threads,
                 )
+            }
+            #[cfg(feature = "burn")]
+            (Some(net), Weights::Burn { params, .. }) => {
+                use crate::spec_graph as sg;
+                let device = self.device();
+                let r = sg::eval_r_adv(
+                    &config,
+                    net,
+                    params,
+                    sg::images(net, x, device),
+                    sg::images(net, &d, device),
+                );
+                crate::state::read_f32(r.flatten::<1>(0, 3)).await?
             }
             _ => self.seed_r_adv(&config, x, &d).await?,
         };

@@ -45,7 +45,7 @@ pub fn cross_entropy(logits: Tensor<2>, one_hot: Tensor<2>) -> Tensor<1> {
 /// below ~1e-10 and shrink the result.
 ///
 /// # Shapes
-/// `[batch, 1, h, w]` -> same
+/// `[batch, c, h, w]` -> same
 pub fn normalize_per_sample(d: Tensor<4>) -> Tensor<4> {
     let [b, c, h, w] = d.dims();
     let flat = d.reshape([b, c * h * w]);
@@ -54,7 +54,8 @@ pub fn normalize_per_sample(d: Tensor<4>) -> Tensor<4> {
     (flat / norm).reshape([b, c, h, w])
 }
 
-/// The adversarial perturbation r_adv for inputs `x`, starting from direction `d0`.
+/// The adversarial perturbation r_adv for the seed CNN's inputs `x`, starting from direction
+/// `d0` ([`power_iteration`] through [`Params::forward`]).
 ///
 /// `params` and `x` must be constants (outside autodiff) and `clean_logits` detached: only the
 /// probe direction is differentiated here, never the weights.
@@ -69,10 +70,25 @@ pub fn r_adv(
     config: &TrainConfig,
     masks: Option<&DropoutMasks>,
 ) -> Tensor<4> {
+    power_iteration(|x| params.forward(x, masks), x, clean_logits, d0, config)
+}
+
+/// r_adv by `config.power_iterations` rounds of the power iteration (eq. 12-14) through any
+/// model's forward pass `forward` (logits of a batch), which must close over constants.
+///
+/// # Shapes
+/// `x`, `d0`: `[batch, c, h, w]`; `clean_logits`: `[batch, classes]` -> `[batch, c, h, w]`
+pub fn power_iteration(
+    forward: impl Fn(Tensor<4>) -> Tensor<2>,
+    x: Tensor<4>,
+    clean_logits: Tensor<2>,
+    d0: Tensor<4>,
+    config: &TrainConfig,
+) -> Tensor<4> {
     let mut d = d0;
     for _ in 0..config.power_iterations {
         let probe = (normalize_per_sample(d) * config.xi).autodiff().require_grad();
-        let q_logits = params.forward(x.clone() + probe.clone(), masks);
+        let q_logits = forward(x.clone() + probe.clone());
         let kl = kl_with_logits(clean_logits.clone(), q_logits);
         d = probe
             .grad(&kl.backward())

@@ -923,11 +923,8 @@ fn model_options_pick_a_preset_for_the_data_and_refuse_what_cannot_run() {
     .unwrap_err()
     .to_string();
     assert!(both.contains("not both"), "{both}");
-    let on_burn = Trainer::new(conv.train.clone(), start(BackendKind::BurnCpu, 1))
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(on_burn.contains("cpu backend only"), "{on_burn}");
+    // The burn graph builds any spec too (conv-small on burn-flex here; on WebGPU in the suites).
+    assert!(Trainer::new(conv.train.clone(), start(BackendKind::BurnCpu, 1)).is_ok());
     // Data of another shape than the spec's is refused at the step, naming the shape.
     let mut t = Trainer::new(spec_config(), start(BackendKind::Cpu, 1)).unwrap();
     let err = block_on(t.train_step(&[0.5; 28 * 28], &[1], None, 0.01))
@@ -1002,4 +999,144 @@ fn a_normalization_standardises_every_input_and_travels_with_the_weights() {
         };
         assert!(matches!(c.validate(), Err(VatError::InvalidConfig(_))));
     }
+}
+
+/// A spec with every layer kind and both paddings, strides and batch-norm shapes: noise, a strided
+/// same-padded conv (an odd total, so the extra row and column go bottom-right), batch norm on a
+/// map, leaky relu, a strided max pool, dropout, a valid conv, relu, global average pooling,
+/// batch norm on flat features, dense layers and the logits. The conv before batch norm has no
+/// bias: its gradient would be zero up to rounding, and Adam's first step would amplify the
+/// rounding's sign.
+fn every_layer_config() -> TrainConfig {
+    let spec = vat_core::spec::ModelSpec::from_json(
+        r#"{"input":[2,6,8],"classes":4,"layers":[
+            {"type":"gaussianNoise","std":0.1},
+            {"type":"conv","filters":4,"kernel":3,"stride":2,"padding":"same","bias":false},
+            {"type":"batchNorm","momentum":0.1},{"type":"leakyRelu","slope":0.2},
+            {"type":"maxPool","size":2,"stride":1},{"type":"dropout","rate":0.25},
+            {"type":"conv","filters":5,"kernel":2},{"type":"relu"},{"type":"globalAvgPool"},
+            {"type":"batchNorm","momentum":0.1},{"type":"dense","units":6},{"type":"relu"},
+            {"type":"dense","units":4}]}"#,
+    )
+    .unwrap();
+    TrainConfig {
+        model: ModelConfig {
+            classes: 4,
+            spec: Some(spec),
+            ..Default::default()
+        },
+        optimizer: OptimizerKind::Adam,
+        entmin: true,
+        xi: 0.5,
+        eps: 0.8,
+        ..Default::default()
+    }
+}
+
+fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol * (1.0 + x.abs()), "{what}[{i}]: cpu {x}, burn {y}");
+    }
+}
+
+#[test]
+fn a_spec_trains_the_same_on_the_burn_graph_as_on_the_cpu_kernels() {
+    // The same config and seed on both engines: the same draws, so the same steps, weights and
+    // running statistics (up to float32 reassociation), semi-supervised with VAT and EntMin.
+    let config = every_layer_config();
+    let (x, y) = spec_batch(8, 3);
+    let (u, _) = spec_batch(12, 4);
+    let mut cpu = Trainer::new(config.clone(), start(BackendKind::Cpu, 1)).unwrap();
+    let mut burn = Trainer::new(config.clone(), start(BackendKind::BurnCpu, 1)).unwrap();
+    for step in 0..4 {
+        let a = block_on(cpu.train_step(&x, &y, Some(&u), 0.01)).unwrap();
+        let b = block_on(burn.train_step(&x, &y, Some(&u), 0.01)).unwrap();
+        let scalars = |s: &vat_core::train::StepStats| [s.loss, s.ce, s.lds, s.entropy];
+        assert_close(
+            &format!("step {step} loss, ce, lds, entropy"),
+            &scalars(&a),
+            &scalars(&b),
+            1e-4,
+        );
+        assert!(
+            a.lds > 0.0 && a.entropy > 0.0,
+            "the VAT and entropy terms are on: {a:?}"
+        );
+    }
+    let (pa, pb) = (block_on(cpu.params()).unwrap(), block_on(burn.params()).unwrap());
+    let names: Vec<String> = config
+        .model
+        .spec
+        .as_ref()
+        .unwrap()
+        .params()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    for ((name, a), b) in names.iter().zip(&pa).zip(&pb) {
+        assert_close(name, a, b, 1e-4);
+    }
+    assert!(pa[3] != vec![0.0; 4], "bn1.running_mean moved: {:?}", pa[3]);
+    // Evaluation (running statistics) and the VAT view agree too.
+    let (ea, eb) = (
+        block_on(cpu.evaluate(&x, &y, 3)).unwrap(),
+        block_on(burn.evaluate(&x, &y, 3)).unwrap(),
+    );
+    assert!((ea.loss - eb.loss).abs() < 1e-4 * (1.0 + ea.loss), "{ea:?} {eb:?}");
+    assert_eq!(ea.predicted, eb.predicted);
+    let (va, vb) = (
+        block_on(cpu.vat_view(&x, 9)).unwrap(),
+        block_on(burn.vat_view(&x, 9)).unwrap(),
+    );
+    assert_close("r_adv", &va.r_adv, &vb.r_adv, 1e-3);
+    assert_close("q", &va.q, &vb.q, 1e-4);
+    // A checkpoint from one engine resumes on the other.
+    let (params, opt) = block_on(burn.snapshot()).unwrap();
+    let bytes = state::export_checkpoint(&params, &opt, burn.rng.state(), &burn.config, "{}").unwrap();
+    let (resumed, _, _) =
+        Trainer::from_checkpoint(&bytes, start(BackendKind::Cpu, 1), &Options::default(), false).unwrap();
+    for (a, b) in block_on(resumed.params()).unwrap().iter().zip(&pb) {
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn inspect_of_a_spec_agrees_between_the_cpu_kernels_and_the_burn_graph() {
+    let config = every_layer_config();
+    let net = vat_core::cpu::net::Net::new(config.model.spec.as_ref().unwrap()).unwrap();
+    let mut rng = Rng::new(11);
+    let weights: Vec<f32> = net.init(&mut rng).concat();
+    let (x, y) = spec_batch(3, 5);
+    let (u, _) = spec_batch(5, 6);
+    // The draws of the noise and dropout layers, NCHW, in layer order.
+    let draws = |n: usize, rng: &mut Rng| -> Vec<f32> {
+        let mut v = rng.normals(n * 2 * 6 * 8);
+        v.extend(rng.dropout_mask(n * 4 * 2 * 3, 0.25));
+        v
+    };
+    let (ml, mu, d) = (draws(3, &mut rng), draws(5, &mut rng), rng.normals(5 * 96));
+    let input = || InspectInput {
+        weights: &weights,
+        x: &x,
+        y: &y,
+        x_u: Some(&u),
+        d: Some(&d),
+        masks_labeled: Some(&ml),
+        masks_unlabeled: Some(&mu),
+        lr: 0.01,
+    };
+    let a = block_on(inspect(&config, &start(BackendKind::Cpu, 1), input())).unwrap();
+    let b = block_on(inspect(&config, &start(BackendKind::BurnCpu, 1), input())).unwrap();
+    assert_close("logits", &a.logits, &b.logits, 1e-4);
+    assert_close("eval logits", &a.eval_logits, &b.eval_logits, 1e-4);
+    assert_close("r_adv", &a.r_adv, &b.r_adv, 1e-3);
+    assert_close("grads", &a.grads, &b.grads, 1e-3);
+    assert_close("updated", &a.updated, &b.updated, 1e-4);
+    assert_close(
+        "scalars",
+        &[a.loss, a.ce, a.lds, a.entropy],
+        &[b.loss, b.ce, b.lds, b.entropy],
+        1e-4,
+    );
 }

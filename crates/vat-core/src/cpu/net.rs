@@ -135,18 +135,18 @@ impl Geom {
     }
 }
 
-/// One layer as the engine runs it.
+/// One layer as the engines run it (this one, and the burn graph of [`crate::spec_graph`]).
 #[derive(Debug, Clone)]
-struct Step {
-    layer: Layer,
-    input: Shape,
-    output: Shape,
+pub(crate) struct Step {
+    pub(crate) layer: Layer,
+    pub(crate) input: Shape,
+    pub(crate) output: Shape,
     /// Index in [`Net::params`] of the layer's first tensor (weight, or batch norm's gamma).
-    param: Option<usize>,
+    pub(crate) param: Option<usize>,
     /// Index of its bias, when it has one.
-    bias: Option<usize>,
+    pub(crate) bias: Option<usize>,
     /// Index in [`Draws`] of the layer's random draws (dropout, noise).
-    draw: Option<usize>,
+    pub(crate) draw: Option<usize>,
 }
 
 /// A spec ready to run: its layers with their shapes and parameter indices.
@@ -231,7 +231,8 @@ pub fn nchw_nhwc(x: &[f32], c: usize, hw: usize, back: bool) -> Vec<f32> {
     out
 }
 
-fn spatial(s: Shape) -> (usize, usize) {
+/// `(channels, pixels)` of a shape (a flat vector: `(features, 1)`).
+pub(crate) fn spatial(s: Shape) -> (usize, usize) {
     match s {
         Shape::Map { c, h, w } => (c, h * w),
         Shape::Flat(n) => (n, 1),
@@ -272,6 +273,12 @@ impl Net {
             steps,
             draw_lens,
         })
+    }
+
+    /// The layers with their shapes and parameter and draw indices.
+    #[cfg(feature = "burn")]
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.steps
     }
 
     pub fn input_len(&self) -> usize {
