@@ -77,31 +77,13 @@ async function trainConfig(bindings: CoreBindings, options: TrainerOptions): Pro
 }
 
 /** Picks the backend and starts the engine for it. */
-/** Whether `options` ask for a model other than the seed's CNN (those train on the CPU kernels only, for now). */
-function isSpecModel(options: { model?: string; modelSpec?: unknown }): boolean {
-  return options.modelSpec !== undefined || (options.model !== undefined && options.model !== 'seed-cnn');
-}
-
-async function start(options: {
-  backend?: BackendName;
-  engine?: EngineName;
-  threads?: number;
-  model?: string;
-  modelSpec?: unknown;
-}): Promise<{ report: AdapterReport; choice: EngineChoice }> {
+async function start(options: { backend?: BackendName; engine?: EngineName; threads?: number }): Promise<{ report: AdapterReport; choice: EngineChoice }> {
   const engine = parseEngine(options.engine ?? 'auto');
   const threads = parseThreads(options.threads);
   const auto = (options.backend ?? 'auto') === 'auto';
-  // The native engine has only the CPU backend, and a model spec trains on the CPU kernels only:
-  // with either, 'auto' means the CPU.
-  const backend = auto && (engine === 'native' || isSpecModel(options)) ? 'cpu' : parseBackend(options.backend ?? 'auto');
+  // The native engine has only the CPU backend: with it, 'auto' means the CPU.
+  const backend = auto && engine === 'native' ? 'cpu' : parseBackend(options.backend ?? 'auto');
   let report = await resolveBackend(backend);
-  if (auto && isSpecModel(options) && engine !== 'native') {
-    report = {
-      ...report,
-      reason: [report.reason, "auto: this model trains on the CPU kernels (the WebGPU graph builds the seed's CNN only)"].filter(Boolean).join('; '),
-    };
-  }
   const choice = await platform().engine(engine, report.backend, threads);
   // wgpu makes its device on the adapter just checked (backend.ts: one adapter per process).
   if (report.backend === 'webgpu') report = { ...(await startWebGpu()), reason: report.reason };

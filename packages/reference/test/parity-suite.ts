@@ -50,11 +50,6 @@ export const EXCLUSIONS: { impls: (name: string) => boolean; cases: (c: string) 
     reason: 'the crate exposes no per-layer entry point; its layers are covered by the whole-step cases',
   },
   {
-    impls: (name) => name.startsWith('burn-'),
-    cases: (c) => c.startsWith('spec-'),
-    reason: "the burn graph (burn-cpu, WebGPU) builds the seed's CNN only; model specs run on the crate's CPU kernels",
-  },
-  {
     impls: (name) => name === 'naive-f64',
     cases: (c) => !c.startsWith('op-'),
     reason: 'the float64 loops implement single layers and losses only (no autodiff, no optimiser)',

@@ -49,13 +49,7 @@ const api: WorkerApi = {
     };
     const o = await resolveOptions(shaped);
     await store.clear();
-    // Model specs train on the CPU kernels only for now (the WebGPU graph has the seed's CNN).
-    const spec = o.trainer.modelSpec !== undefined;
-    const onCpu = spec && o.trainer.backend !== 'cpu';
-    await setTrainer(
-      await Trainer.create(onCpu ? { ...o.trainer, backend: 'cpu' } : o.trainer),
-      onCpu ? 'this model trains on the CPU backend (the WebGPU path builds the seed CNN only)' : undefined,
-    );
+    await setTrainer(await Trainer.create(o.trainer));
     session.lastProgress = { step: 0, epoch: 0, epochProgress: 0 };
     await store.saveMeta(newMeta({ epochs: o.loop.epochs, valSize: o.loop.valSize, dataSource, step: 0, epoch: 0 }));
     return run(o.loop, false, dataSource);

@@ -35,13 +35,12 @@ export function exclusive<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /** Makes `t` the worker's trainer (disposing the one before) and tells the page its adapter. */
-export async function setTrainer(t: Trainer, note?: string): Promise<void> {
+export async function setTrainer(t: Trainer): Promise<void> {
   await exclusive(async () => {
     session.trainer?.dispose();
     session.trainer = t;
   });
-  const reason = [t.adapter.reason, note].filter(Boolean).join('; ') || undefined;
-  emit({ event: 'adapter', description: t.adapter.description, backend: t.backend, reason });
+  emit({ event: 'adapter', description: t.adapter.description, backend: t.backend, reason: t.adapter.reason });
 }
 
 export function need<T>(value: T | undefined, message: string): T {
