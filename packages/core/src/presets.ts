@@ -7,7 +7,7 @@ export interface Preset {
   options: RunOptions;
 }
 
-/** paper-semi's settings, which paper-mlp-semi shares. */
+/** The official code's semi-supervised schedule, which paper-semi and paper-mlp-semi share. */
 const PAPER_SEMI: RunOptions = {
   epochs: 100,
   labeled: 100,
@@ -66,11 +66,15 @@ export const PRESETS: Record<string, Preset> = {
       dropout: false,
     },
   },
-  // Semi-supervised MNIST with 100 labels as in Miyato et al. (TPAMI 2018): 100 labeled + 250
-  // unlabeled per step, Adam lr 0.002 decayed x0.9 per epoch, eps 5.0, xi 1e-6, Ip 1, alpha 1.
+  // Semi-supervised MNIST with 100 labels on the seed's CNN, on the official code's schedule shape
+  // (100 labeled + 250 unlabeled per step, Adam 0.002 decayed x0.9 per epoch, Ip 1, alpha 1),
+  // with what it took here (docs/results.md, "100 labels"): VAT+EntMin (TPAMI's entropy term),
+  // eps 2.0 and xi 1e-2 (the paper's 1e-6 gives no adversarial direction in float32). Before,
+  // eps 5 and xi 1e-6 fell from 90.9% to 79.7% over 35 epochs; eps 4 reached 94%; eps 2.0 gives
+  // 98.06% test accuracy after 8 epochs (validation: 97.1-97.6% from epoch 2).
   'paper-semi': {
-    description: 'semi-supervised, 100 labels, the paper schedule (Adam 0.002 x0.9/epoch, eps 5, xi 1e-6)',
-    options: PAPER_SEMI,
+    description: "semi-supervised, 100 labels, the seed's CNN: VAT+EntMin, eps 2, xi 1e-2, Adam 0.002 x0.9/epoch, 8 epochs",
+    options: { ...PAPER_SEMI, eps: 2.0, xi: 1e-2, entmin: true, epochs: 8 },
   },
   // The paper's own semi-supervised MNIST model (ICLR'16: 784-1200-1200-10, batch norm after
   // every layer; 2.12% test error with 100 labels) on the official code's schedule shape (100
