@@ -1,11 +1,12 @@
 //! Virtual Adversarial Training (Miyato et al., arXiv 1507.00677 and 1704.03976) for the seed
-//! MNIST CNN, with a thin wasm-bindgen surface (and a napi one in `crates/vat-node`).
+//! MNIST CNN and any declarative model ([`spec`]), with a thin wasm-bindgen surface (and a napi
+//! one in `crates/vat-node`).
 //!
-//! The model and its training step exist twice, held to each other by the tests:
+//! Each model and its training step exist twice, held to each other by the tests:
 //! - [`cpu`]: this crate's CPU kernels (gemm plus per-image layout work, threads where the
 //!   build has them), the `cpu` backend;
 //! - the burn graph, for the `webgpu` and `burn-cpu` backends (feature `burn`):
-//!   - [`model`]: the CNN and its parameters (pure burn, no training logic);
+//!   - [`model`]: the seed's CNN and its parameters (pure burn, no training logic);
 //!   - [`vat`]: the LDS term, r_adv by power iteration, and the entropy term;
 //!   - [`optim`]: Adam and Adadelta with explicit, serialisable state;
 //!   - [`graph`]: one step's loss and gradients through autodiff;

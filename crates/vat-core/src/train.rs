@@ -155,9 +155,9 @@ pub fn argmax_rows(logits: &[f32], k: usize) -> Vec<usize> {
 enum Weights {
     /// Host arrays, for the CPU kernels.
     Host { params: HostParams, opt: HostOptim },
-    /// Tensors on a burn device.
+    /// Tensors on a burn device: rank-1, in the model's parameter order (the seed's eight, or a
+    /// spec's list).
     #[cfg(feature = "burn")]
-    /// Rank-1, in the model's parameter order (the seed's eight, or a spec's list).
     Burn {
         params: Vec<burn::tensor::Tensor<1>>,
         opt: crate::optim::OptimState,
