@@ -30,8 +30,12 @@ pub struct StepOutputs {
     pub entropy: Tensor<1>,
     pub logits: Tensor<2>,
     pub r_adv: Option<Tensor<4>>,
-    /// Gradients of the loss with respect to the parameters, flat, in `PARAM_NAMES` order.
-    pub grads: [Tensor<1>; 8],
+    /// Gradients of the loss with respect to the parameters, flat, in the model's parameter
+    /// order (`PARAM_NAMES` for the seed's CNN; zero for a spec's running statistics).
+    pub grads: Vec<Tensor<1>>,
+    /// A spec's batch-norm statistics of the labeled clean pass, for
+    /// [`crate::spec_graph::update_running_stats`] (empty for the seed's CNN).
+    pub bn: Vec<Option<crate::spec_graph::BnBatch>>,
 }
 
 /// Validates and uploads images given as a flat `[n * h * w]` array of pixel values in [0, 1].
@@ -140,10 +144,13 @@ pub fn forward_backward(
     }
 
     let g = loss.backward();
-    let grads = leaves.map(|leaf| {
-        leaf.grad(&g)
-            .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
-    });
+    let grads = leaves
+        .iter()
+        .map(|leaf| {
+            leaf.grad(&g)
+                .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
+        })
+        .collect();
     StepOutputs {
         loss: loss.without_autodiff(),
         ce: ce.without_autodiff(),
@@ -152,5 +159,6 @@ pub fn forward_backward(
         logits: logits.without_autodiff(),
         r_adv,
         grads,
+        bn: Vec::new(),
     }
 }

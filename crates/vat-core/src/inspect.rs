@@ -192,9 +192,7 @@ async fn inspect_graph(
     n: usize,
     n_u: Option<usize>,
 ) -> Result<Inspection> {
-    use burn::tensor::Tensor;
-
-    use crate::{graph, model::Params, optim::OptimState, state::read_f32};
+    use crate::{graph, model::Params, state::read_f32};
     let device = backend.burn_device().expect("a burn backend has a device");
     let mc = &config.model;
     let params = Params::from_vecs(mc, params.clone(), device);
@@ -204,31 +202,7 @@ async fn inspect_graph(
     let x_u = input.x_u.map(|u| graph::images(mc, u, device)).transpose()?;
     let noise = graph::Noise::upload(mc, draws, n, n_u, device);
     let out = graph::forward_backward(config, &params, x, targets, x_u, &noise);
-
-    let mut grads = Vec::new();
-    for g in out.grads.iter() {
-        grads.extend(read_f32(g.clone()).await?);
-    }
-    let mut opt = OptimState::zeros_like(config.optimizer, &params.flat());
-    let mut updated = Vec::new();
-    for t in opt.step(config, input.lr, params.flat().to_vec(), out.grads.to_vec()) {
-        updated.extend(read_f32(t).await?);
-    }
-    let scalars = read_f32(Tensor::cat(vec![out.loss, out.ce, out.lds, out.entropy], 0)).await?;
-    Ok(Inspection {
-        logits: read_f32(out.logits.flatten::<1>(0, 1)).await?,
-        loss: scalars[0],
-        ce: scalars[1],
-        lds: scalars[2],
-        entropy: scalars[3],
-        r_adv: match out.r_adv {
-            Some(r) => read_f32(r.flatten::<1>(0, 3)).await?,
-            None => Vec::new(),
-        },
-        grads,
-        updated,
-        eval_logits,
-    })
+    read_back(config, None, params.flat().to_vec(), eval_logits, out, input.lr).await
 }
 
 /// [`inspect`] of a spec model on a burn backend ([`crate::spec_graph`]).
@@ -242,9 +216,7 @@ async fn inspect_spec_graph(
     draws: &StepDraws,
     n: usize,
 ) -> Result<Inspection> {
-    use burn::tensor::Tensor;
-
-    use crate::{optim::OptimState, spec_graph as sg, state::read_f32};
+    use crate::{spec_graph as sg, state::read_f32};
     let device = backend.burn_device().expect("a burn backend has a device");
     let params = sg::upload(params, device);
     let x = sg::images(net, input.x, device);
@@ -260,14 +232,31 @@ async fn inspect_spec_graph(
         x_u,
         &sg::GraphDraws::upload(net, draws, device),
     );
+    read_back(config, Some(net), params, eval_logits, out, input.lr).await
+}
 
+/// The end of a burn inspection: one optimiser step from fresh state (and, for a spec, the
+/// running statistics the labeled pass moves), and every array read back to the host.
+#[cfg(feature = "burn")]
+async fn read_back(
+    config: &TrainConfig,
+    net: Option<&Net>,
+    params: Vec<burn::tensor::Tensor<1>>,
+    eval_logits: Vec<f32>,
+    out: crate::graph::StepOutputs,
+    lr: f64,
+) -> Result<Inspection> {
+    use burn::tensor::Tensor;
+
+    use crate::{optim::OptimState, state::read_f32};
     let mut grads = Vec::new();
     for g in &out.grads {
         grads.extend(read_f32(g.clone()).await?);
     }
-    let mut updated =
-        OptimState::zeros_like(config.optimizer, &params).step(config, input.lr, params.clone(), out.grads);
-    sg::update_running_stats(net, &out.bn, &mut updated);
+    let mut updated = OptimState::zeros_like(config.optimizer, &params).step(config, lr, params, out.grads);
+    if let Some(net) = net {
+        crate::spec_graph::update_running_stats(net, &out.bn, &mut updated);
+    }
     let mut updated_host = Vec::new();
     for t in updated {
         updated_host.extend(read_f32(t).await?);

@@ -29,6 +29,21 @@ pub enum Padding {
     Same,
 }
 
+impl Padding {
+    /// The zeros added `(before, after)` along one axis of `size` values that the convolution
+    /// maps to `out` values: none for valid; for same, the total that `out` needs, the odd one
+    /// after (bottom, right).
+    pub fn amounts(self, size: usize, out: usize, kernel: usize, stride: usize) -> (usize, usize) {
+        match self {
+            Padding::Valid => (0, 0),
+            Padding::Same => {
+                let total = ((out - 1) * stride + kernel).saturating_sub(size);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
+}
+
 fn one() -> usize {
     1
 }

@@ -18,7 +18,8 @@ use burn::tensor::{
 use crate::{
     config::TrainConfig,
     cpu::net::{Mode, Net, StepDraws, nchw_nhwc, spatial},
-    spec::{Layer, Padding, Shape},
+    graph::StepOutputs,
+    spec::{Layer, Shape},
     vat,
 };
 
@@ -118,18 +119,12 @@ pub fn forward(net: &Net, params: &[Tensor<1>], x: Tensor<4>, mode: Mode, draws:
                 ..
             } => {
                 let ([c, ih, iw], [_, oh, ow]) = (dims(s.input), dims(s.output));
-                let h = match padding {
-                    Padding::Valid => h,
-                    // The CPU engine's rule: the extra row and column go to the bottom and right.
-                    Padding::Same => {
-                        let total = |size: usize, out: usize| ((out - 1) * stride + kernel).saturating_sub(size);
-                        let (th, tw) = (total(ih, oh), total(iw, ow));
-                        if th + tw == 0 {
-                            h
-                        } else {
-                            h.pad((tw / 2, tw - tw / 2, th / 2, th - th / 2), PadMode::Constant(0.0))
-                        }
-                    }
+                let (top, bottom) = padding.amounts(ih, oh, kernel, stride);
+                let (left, right) = padding.amounts(iw, ow, kernel, stride);
+                let h = if top + bottom + left + right == 0 {
+                    h
+                } else {
+                    h.pad((left, right, top, bottom), PadMode::Constant(0.0))
                 };
                 let w = param(0).reshape([filters, c, kernel, kernel]);
                 let b = s.bias.map(|bi| params[bi].clone());
@@ -196,21 +191,6 @@ pub fn update_running_stats(net: &Net, bn: &[Option<BnBatch>], params: &mut [Ten
     }
 }
 
-/// Every quantity of one forward/backward, before the optimiser runs.
-pub struct SpecStepOutputs {
-    pub loss: Tensor<1>,
-    pub ce: Tensor<1>,
-    pub lds: Tensor<1>,
-    pub entropy: Tensor<1>,
-    /// The labeled batch's clean logits.
-    pub logits: Tensor<2>,
-    pub r_adv: Option<Tensor<4>>,
-    /// In [`Net::params`] order (zero for the running statistics).
-    pub grads: Vec<Tensor<1>>,
-    /// The labeled clean pass's batch statistics, for [`update_running_stats`].
-    pub bn: Vec<Option<BnBatch>>,
-}
-
 /// The loss of one step and its gradients: [`crate::cpu::net_step::forward_backward`]'s
 /// computation (CE + alpha * LDS [+ entropy]) and batch-norm modes, through autodiff.
 pub fn forward_backward(
@@ -221,7 +201,7 @@ pub fn forward_backward(
     targets: Tensor<2>,
     x_u: Option<Tensor<4>>,
     draws: &GraphDraws,
-) -> SpecStepOutputs {
+) -> StepOutputs {
     let leaves: Vec<Tensor<1>> = params
         .iter()
         .map(|t| t.clone().without_autodiff().autodiff().require_grad())
@@ -269,7 +249,7 @@ pub fn forward_backward(
                 .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
         })
         .collect();
-    SpecStepOutputs {
+    StepOutputs {
         loss: loss.without_autodiff(),
         ce: ce.without_autodiff(),
         lds: lds.without_autodiff(),

@@ -368,29 +368,6 @@ impl Trainer {
             Some(bad) => Err(VatError::NonFiniteLoss(bad.to_string(), step)),
             None => Ok(scalars),
         };
-        #[cfg(feature = "burn")]
-        if let (Some(net), Weights::Burn { params, opt }) = (&self.net, &mut self.weights) {
-            use burn::tensor::Tensor;
-
-            use crate::{spec_graph as sg, state::read_f32};
-            let device = self.backend.burn_device().expect("a burn backend has a device").clone();
-            let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
-            let gd = sg::GraphDraws::upload(net, &draws, &device);
-            let targets = crate::graph::one_hot(&mc, y, n, &device)?;
-            let xu = x_u.map(|u| sg::images(net, u, &device));
-            let out = sg::forward_backward(&self.config, net, params, sg::images(net, x, &device), targets, xu, &gd);
-            // One read-back per step: the four scalars and the labeled logits.
-            let packed = Tensor::cat(
-                vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
-                0,
-            );
-            let host = read_f32(packed).await?;
-            let (s, logits) = host.split_at(4);
-            let scalars = check([s[0], s[1], s[2], s[3]])?;
-            *params = opt.step(&self.config, lr, params.clone(), out.grads);
-            sg::update_running_stats(net, &out.bn, params);
-            return Ok(stats(scalars, logits, y, mc.classes));
-        }
         if let (Some(net), Weights::Host { params, opt }) = (&self.net, &mut self.weights) {
             let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
             let out =
@@ -405,9 +382,9 @@ impl Trainer {
                 mc.classes,
             ));
         }
-        let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
         let (scalars, logits) = match &mut self.weights {
             Weights::Host { params, opt } => {
+                let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
                 let eight = crate::params::seed_eight(params);
                 let out = cpu::step::forward_backward(&self.config, eight, x, y, x_u, &draws, &self.backend.threads);
                 let scalars = check([out.loss, out.ce, out.lds, out.entropy])?;
@@ -420,14 +397,24 @@ impl Trainer {
             Weights::Burn { params, opt } => {
                 use burn::tensor::Tensor;
 
-                use crate::{graph, model::Params, state::read_f32};
+                use crate::{graph, model::Params, spec_graph as sg, state::read_f32};
                 let device = self.backend.burn_device().expect("a burn backend has a device").clone();
-                let xt = graph::images(&mc, x, &device)?;
                 let targets = graph::one_hot(&mc, y, n, &device)?;
-                let xu = x_u.map(|u| graph::images(&mc, u, &device)).transpose()?;
-                let noise = graph::Noise::upload(&mc, &draws, n, n_u, &device);
-                let out =
-                    graph::forward_backward(&self.config, &Params::from_list(&mc, params), xt, targets, xu, &noise);
+                let out = match &self.net {
+                    Some(net) => {
+                        let draws = net.draw_step(&mut self.rng, self.config.vat, n, n_u);
+                        let gd = sg::GraphDraws::upload(net, &draws, &device);
+                        let (xt, xu) = (sg::images(net, x, &device), x_u.map(|u| sg::images(net, u, &device)));
+                        sg::forward_backward(&self.config, net, params, xt, targets, xu, &gd)
+                    }
+                    None => {
+                        let draws = Draws::draw(&self.config, &mut self.rng, n, n_u);
+                        let noise = graph::Noise::upload(&mc, &draws, n, n_u, &device);
+                        let xt = graph::images(&mc, x, &device)?;
+                        let xu = x_u.map(|u| graph::images(&mc, u, &device)).transpose()?;
+                        graph::forward_backward(&self.config, &Params::from_list(&mc, params), xt, targets, xu, &noise)
+                    }
+                };
                 // One read-back per step: the four scalars and the labeled logits.
                 let packed = Tensor::cat(
                     vec![out.loss, out.ce, out.lds, out.entropy, out.logits.flatten::<1>(0, 1)],
@@ -436,7 +423,10 @@ impl Trainer {
                 let host = read_f32(packed).await?;
                 let (s, logits) = host.split_at(4);
                 let scalars = check([s[0], s[1], s[2], s[3]])?;
-                *params = opt.step(&self.config, lr, params.clone(), out.grads.to_vec());
+                *params = opt.step(&self.config, lr, params.clone(), out.grads);
+                if let Some(net) = &self.net {
+                    sg::update_running_stats(net, &out.bn, params);
+                }
                 (scalars, logits.to_vec())
             }
         };

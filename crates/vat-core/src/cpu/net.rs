@@ -55,18 +55,14 @@ impl Geom {
         let (Shape::Map { c, h, w }, Shape::Map { c: f, h: oh, w: ow }) = (input, output) else {
             unreachable!("a validated conv maps a map to a map")
         };
-        let pad = |n: usize, on: usize| match padding {
-            Padding::Valid => 0,
-            Padding::Same => ((on - 1) * stride + kernel).saturating_sub(n) / 2,
-        };
         Self {
             h,
             w,
             c,
             k: kernel,
             stride,
-            top: pad(h, oh),
-            left: pad(w, ow),
+            top: padding.amounts(h, oh, kernel, stride).0,
+            left: padding.amounts(w, ow, kernel, stride).0,
             oh,
             ow,
             f,
