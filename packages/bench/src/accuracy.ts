@@ -88,7 +88,12 @@ interface RunState {
   backend?: string;
   valSize?: number;
   command?: string[];
+  /** From harness.json: the commit the harness started the run at, then any it resumed it at. */
+  commits?: string[];
 }
+
+/** What the harness adds to a run's directory (the CLI does not know the commit it runs at). */
+const HARNESS_FILE = 'harness.json';
 
 async function readJson<T>(file: string): Promise<T | undefined> {
   try {
@@ -110,8 +115,10 @@ async function state(dir: string, config: Config): Promise<RunState> {
   } catch {
     /* no epoch finished yet */
   }
+  const harness = await readJson<{ commits?: string[] }>(path.join(dir, config.name, HARNESS_FILE));
   return {
     config,
+    commits: harness?.commits,
     status: run?.status ?? 'not started',
     epochs: run?.options?.epochs ?? 0,
     history,
@@ -137,6 +144,7 @@ const hours = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : `${Math
 const COLUMNS: [string, 'left' | 'right'][] = [
   ['configuration', 'left'],
   ['command', 'left'],
+  ['commit', 'left'],
   ['status', 'left'],
   ['epochs done', 'right'],
   ['test accuracy', 'right'],
@@ -158,7 +166,7 @@ function markdownTable(columns: [string, 'left' | 'right'][], rows: string[][]):
 export function section(states: RunState[], meta: { commit: string; machine: string; started: string; dir: string }): string {
   const lines = [
     BEGIN,
-    `Harness: \`pnpm accuracy\` (packages/bench/src/accuracy.ts), started ${meta.started} at commit ${meta.commit}, on ${meta.machine}. Runs in \`${meta.dir}\`.`,
+    `Harness: \`pnpm accuracy\` (packages/bench/src/accuracy.ts), last started ${meta.started} at commit ${meta.commit}, on ${meta.machine}. Runs in \`${meta.dir}\`. Commit: the one each run started at, then any it was resumed at (-: run before the harness recorded it).`,
     '',
   ];
   const rows: string[][] = [];
@@ -173,6 +181,7 @@ export function section(states: RunState[], meta: { commit: string; machine: str
     rows.push([
       s.config.what,
       cmd,
+      s.commits?.join(', ') ?? '-',
       s.status,
       `${done}${s.epochs ? `/${s.epochs}` : ''}`,
       s.test ? pct(s.test.accuracy) : '-',
@@ -249,7 +258,8 @@ async function main(): Promise<number> {
     dir: path.relative(ROOT, dir) || dir,
   };
   const results = values.results ? path.resolve(process.env.INIT_CWD ?? process.cwd(), values.results) : path.join(ROOT, 'docs/results.md');
-  const report = async () => writeSection(results, section(await Promise.all(configs.map((c) => state(dir, c))), meta));
+  // The section covers every configuration, so a run of some (--only) keeps the others' rows.
+  const report = async () => writeSection(results, section(await Promise.all(CONFIGS.map((c) => state(dir, c))), meta));
   await report();
   if (values['report-only']) return 0;
   let stopping = false;
@@ -261,6 +271,9 @@ async function main(): Promise<number> {
     const out = path.join(dir, c.name);
     const resume = existsSync(path.join(out, 'checkpoint.safetensors'));
     const args = resume ? ['--resume', out] : [...c.args, '--out', out, ...(values.backend ? ['--backend', values.backend] : [])];
+    await fs.mkdir(out, { recursive: true });
+    const commits = resume ? (s.commits ?? []) : [];
+    if (commits.at(-1) !== meta.commit) await writeFileAtomic(path.join(out, HARNESS_FILE), `${JSON.stringify({ commits: [...commits, meta.commit] })}\n`);
     console.log(`== ${c.name}: vat train ${args.join(' ')}`);
     // Rewrite the section every minute while the run goes (it reads run.json and metrics.jsonl,
     // which the CLI writes after each epoch), and when it ends.

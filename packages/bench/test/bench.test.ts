@@ -52,7 +52,9 @@ describe('pnpm bench', () => {
       '--out',
       out,
     ]);
-    expect(r.code, r.stderr).toBe(0);
+    // On a failure, name the failed runs first: the whole stderr runs past what the report shows.
+    const failures = r.stderr.split('\n').filter((line) => /failed/.test(line));
+    expect(r.code, [...failures, '', r.stderr.slice(-6000)].join('\n')).toBe(0);
     const report = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8'));
     const ran = report.runs.map((x: { target: string; result: { spec: { vat: boolean } } }) => `${x.target}/${x.result.spec.vat}`);
     expect(ran.filter((t: string) => !t.startsWith('torch-'))).toEqual(TARGETS.flatMap((t) => [`${t}/false`, `${t}/true`]));
@@ -123,6 +125,8 @@ describe('pnpm accuracy', () => {
     ]);
     expect(run.code, run.stderr).toBe(0);
     const test = JSON.parse(run.stdout.trim().split('\n').pop()!);
+    // What the harness writes when it starts a run, then resumes it at another commit.
+    await fs.writeFile(path.join(dir, 'seed-plain', 'harness.json'), '{"commits":["abc1234","def5678"]}\n');
     const results = path.join(dir, 'results.md');
     await fs.writeFile(results, '# Results\n\nText before.\n\n## Accuracy\n\n<!-- accuracy:begin -->old<!-- accuracy:end -->\n\nText after.\n');
     const r = await node(['dist/accuracy.js', '--only', 'seed-plain,seed-vat', '--dir', dir, '--results', results, '--report-only']);
@@ -132,10 +136,12 @@ describe('pnpm accuracy', () => {
     expect(doc).toContain('Text after.');
     expect(doc).not.toContain('old');
     const row = doc.split('\n').find((l) => l.startsWith('| seed, no dropout, no VAT'))!;
-    expect(row).toContain('`vat train --preset seed --no-vat`');
+    expect(row).toMatch(/\| `vat train --preset seed --no-vat` +\| abc1234, def5678 \|/);
     expect(row).toMatch(/\| finished +\| +1\/1 \|/);
     expect(row).toContain(` ${(100 * test.accuracy).toFixed(2)}% |`);
-    expect(doc.split('\n').find((l) => l.startsWith('| seed, no dropout, VAT'))).toMatch(/\| not started +\|/);
+    expect(doc.split('\n').find((l) => l.startsWith('| seed, no dropout, VAT'))).toMatch(/\| - +\| not started +\|/);
+    // A configuration outside --only keeps its row, so a run of one does not drop the others' figures.
+    expect(doc.split('\n').find((l) => l.startsWith("| semi-supervised, 100 labels, the seed's CNN"))).toMatch(/\| not started +\|/);
     // The repository's formatter (biome, a gate of the test command) leaves the written file as it is.
     const formatted = execFileSync(BIOME, ['format', '--stdin-file-path=results.md'], { input: doc, encoding: 'utf8' });
     expect(formatted).toBe(doc);
