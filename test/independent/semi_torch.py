@@ -13,6 +13,9 @@ The project does not install torch; run it with a Python that has torch and nump
 
     python test/independent/semi_torch.py --mnist DIR [--eps 0.3] [--xi 1e-2] [--entmin] ...
 
+--entmin-weight and --entmin-ramp try what our engine does not offer (it adds the entropy term at
+weight 1): docs/results.md, "The paper's MNIST row", gives what they did.
+
 DIR holds MNIST's four idx files (gzipped or not).
 """
 import argparse
@@ -30,6 +33,9 @@ p.add_argument('--eps', type=float, default=0.3)
 p.add_argument('--xi', type=float, default=1e-2)
 p.add_argument('--entmin', action='store_true', help='add the entropy of p(y|x) on the unlabeled batch')
 p.add_argument('--entmin-from', type=int, default=1, help='the first epoch (1-based) with the entropy term')
+p.add_argument('--entmin-weight', type=float, default=1.0, help="the entropy term's weight")
+p.add_argument('--entmin-ramp', type=int, default=0, help='raise that weight linearly from 0 over this many epochs')
+p.add_argument('--lr', type=float, default=0.002)
 p.add_argument('--epochs', type=int, default=100)
 p.add_argument('--steps', type=int, default=236, help='steps per epoch (the official code: 500)')
 p.add_argument('--decay', type=float, default=0.95, help='learning-rate factor per epoch')
@@ -142,7 +148,7 @@ def accuracy_reestimated(x, y):
         mean, var = kept
 
 
-opt = torch.optim.Adam(W + G + B, lr=0.002)
+opt = torch.optim.Adam(W + G + B, lr=a.lr)
 sched = torch.optim.lr_scheduler.ExponentialLR(opt, a.decay)
 t0 = time.time()
 at = 0
@@ -162,7 +168,8 @@ for epoch in range(a.epochs):
         loss = loss + lds
         if a.entmin and epoch + 1 >= a.entmin_from:
             lu = torch.log_softmax(clean, 1)
-            loss = loss - (lu.exp() * lu).sum(1).mean()
+            weight = a.entmin_weight * (min(1.0, (epoch + _ / a.steps) / a.entmin_ramp) if a.entmin_ramp else 1.0)
+            loss = loss - weight * (lu.exp() * lu).sum(1).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
