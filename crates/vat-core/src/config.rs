@@ -183,6 +183,8 @@ pub struct TrainConfig {
     pub alpha: f64,
     /// Add the conditional entropy of p(y|x) on the VAT batch (the paper's VAT+EntMin).
     pub entmin: bool,
+    /// Weight of that entropy in the total loss (the paper's VAT+EntMin: 1).
+    pub entmin_weight: f64,
     pub optimizer: OptimizerKind,
     pub rho: f64,
     pub beta1: f64,
@@ -201,6 +203,7 @@ impl Default for TrainConfig {
             power_iterations: 1,
             alpha: 1.0,
             entmin: false,
+            entmin_weight: 1.0,
             optimizer: OptimizerKind::Adadelta,
             rho: 0.95,
             beta1: 0.9,
@@ -266,11 +269,10 @@ impl TrainConfig {
                 )));
             }
         }
-        if !(self.alpha.is_finite() && self.alpha >= 0.0) {
-            return Err(VatError::InvalidConfig(format!(
-                "alpha must be >= 0, got {}",
-                self.alpha
-            )));
+        for (name, v) in [("alpha", self.alpha), ("entminWeight", self.entmin_weight)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(VatError::InvalidConfig(format!("{name} must be >= 0, got {v}")));
+            }
         }
         for (name, v) in [("rho", self.rho), ("beta1", self.beta1), ("beta2", self.beta2)] {
             if !(0.0..1.0).contains(&v) {
@@ -412,6 +414,7 @@ pub struct Options {
     pub power_iterations: Option<usize>,
     pub alpha: Option<f64>,
     pub entmin: Option<bool>,
+    pub entmin_weight: Option<f64>,
     pub optimizer: Option<OptimizerKind>,
     pub rho: Option<f64>,
     pub beta1: Option<f64>,
@@ -509,6 +512,7 @@ impl Options {
             power_iterations: self.power_iterations.unwrap_or(t.power_iterations),
             alpha: self.alpha.unwrap_or(t.alpha),
             entmin: self.entmin.unwrap_or(t.entmin),
+            entmin_weight: self.entmin_weight.unwrap_or(t.entmin_weight),
             optimizer: self.optimizer.unwrap_or(t.optimizer),
             rho: self.rho.unwrap_or(t.rho),
             beta1: self.beta1.unwrap_or(t.beta1),

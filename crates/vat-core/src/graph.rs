@@ -139,7 +139,7 @@ pub fn forward_backward(
         if config.entmin {
             let l = tracked_v.expect("entmin computes the tracked clean logits");
             entropy = vat::entropy_with_logits(l);
-            loss = loss + entropy.clone();
+            loss = loss + entropy.clone() * config.entmin_weight;
         }
     }
 

@@ -238,7 +238,7 @@ pub fn forward_backward(
     }
     if let (true, Some(cv)) = (config.entmin, clean_v) {
         entropy = vat::entropy_with_logits(cv);
-        loss = loss + entropy.clone();
+        loss = loss + entropy.clone() * config.entmin_weight;
     }
 
     let g = loss.backward();

@@ -211,7 +211,7 @@ impl Trainer {
         let asked = saved.with_overrides(overrides)?;
         // What a resume may change: the VAT term's settings. The rest shapes the weights, the
         // optimiser's state or the run's draws, which the checkpoint holds.
-        const TUNABLE: [&str; 6] = ["vat", "eps", "xi", "powerIterations", "alpha", "entmin"];
+        const TUNABLE: [&str; 7] = ["vat", "eps", "xi", "powerIterations", "alpha", "entmin", "entminWeight"];
         let describe = |d: &[(String, String, String)]| -> String {
             d.iter()
                 .map(|(k, s, a)| format!("{k} (checkpoint {s}, asked {a})"))

@@ -234,6 +234,58 @@ fn semi_supervised_step_applies_vat_and_entmin_to_the_unlabeled_batch() {
 }
 
 #[test]
+fn the_entropy_weight_scales_the_entropy_terms_gradient_on_both_engines() {
+    // grads(w) = grads(0) + w * (grads(1) - grads(0)), and weight 0 is the step without the term.
+    let config = TrainConfig { entmin: true, ..tiny() };
+    let mut rng = Rng::new(31);
+    let weights: Vec<f32> = vat_core::params::init_params(&config.model, &mut rng).concat();
+    let (x, y) = batch(&config, 3, 32);
+    let (xu, _) = batch(&config, 6, 33);
+    let draws = Draws::draw(&config, &mut rng, 3, Some(6));
+    let (cpu, graph) = (start(BackendKind::Cpu, 1), burn_cpu());
+    for (engine, backend) in [("cpu kernels", &cpu), ("burn graph", &graph)] {
+        let step = |entmin: bool, entmin_weight: f64| {
+            let c = TrainConfig {
+                entmin,
+                entmin_weight,
+                ..config.clone()
+            };
+            let input = InspectInput {
+                weights: &weights,
+                x: &x,
+                y: &y,
+                x_u: Some(&xu),
+                d: draws.d.as_deref(),
+                masks_labeled: None,
+                masks_unlabeled: None,
+                lr: 0.5,
+            };
+            block_on(inspect(&c, backend, input)).unwrap()
+        };
+        let (off, zero, one, w) = (step(false, 1.0), step(true, 0.0), step(true, 1.0), step(true, 2.5));
+        assert!(
+            rel_err(&off.grads, &zero.grads) < 1e-6,
+            "{engine}: weight 0 is not the step without the term"
+        );
+        assert!((zero.loss - off.loss).abs() < 1e-6 && zero.entropy > 0.0, "{engine}");
+        let expected: Vec<f32> = zero
+            .grads
+            .iter()
+            .zip(&one.grads)
+            .map(|(a, b)| a + 2.5 * (b - a))
+            .collect();
+        let e = rel_err(&w.grads, &expected);
+        assert!(e < 1e-5, "{engine}: weight 2.5 gives grads off by {e:e}");
+        assert!(
+            (w.loss - (w.ce + w.lds + 2.5 * w.entropy)).abs() < 1e-5,
+            "{engine}: loss {}",
+            w.loss
+        );
+        assert!(one.grads != zero.grads, "{engine}: the entropy term moved nothing");
+    }
+}
+
+#[test]
 fn dropout_masks_are_shared_so_lds_stays_zero_at_r_zero() {
     let config = TrainConfig {
         model: ModelConfig {
@@ -675,6 +727,15 @@ fn cpu_kernels_agree_with_the_burn_graph_on_every_kind_of_step() {
             },
             true,
         ),
+        (
+            "semi-supervised VAT, EntMin at weight 0.3",
+            TrainConfig {
+                entmin: true,
+                entmin_weight: 0.3,
+                ..base.clone()
+            },
+            true,
+        ),
     ];
     let (cpu, graph) = (start(BackendKind::Cpu, 1), burn_cpu());
     for (name, config, semi) in cases {
@@ -1006,7 +1067,7 @@ fn a_normalization_standardises_every_input_and_travels_with_the_weights() {
 /// map, leaky relu, a strided max pool, dropout, a valid conv, relu, global average pooling,
 /// batch norm on flat features, dense layers and the logits. The conv before batch norm has no
 /// bias: its gradient would be zero up to rounding, and Adam's first step would amplify the
-/// rounding's sign.
+/// rounding's sign. The entropy term is weighted, so both engines apply the weight.
 fn every_layer_config() -> TrainConfig {
     let spec = vat_core::spec::ModelSpec::from_json(
         r#"{"input":[2,6,8],"classes":4,"layers":[
@@ -1027,6 +1088,7 @@ fn every_layer_config() -> TrainConfig {
         },
         optimizer: OptimizerKind::Adam,
         entmin: true,
+        entmin_weight: 0.4,
         xi: 0.5,
         eps: 0.8,
         ..Default::default()

@@ -23,7 +23,10 @@ export function buildProgram(): Command {
   )
     .option('--out <dir>', 'output directory (default: runs/<preset>-<time>)')
     .option('--resume <dir>', 'continue the interrupted run in <dir> from its checkpoint, with its own settings')
-    .option('--override', "with --resume: let the flags given change the checkpoint's eps, xi, alpha, power iterations, vat, entmin, lr, lr decay or epochs");
+    .option(
+      '--override',
+      "with --resume: let the flags given change the checkpoint's eps, xi, alpha, power iterations, vat, entmin, entmin weight, lr, lr decay or epochs",
+    );
   trainCmd.action(async () => {
     process.exitCode = await trainCommand(trainCmd);
   });

@@ -70,6 +70,8 @@ export interface VatOptions {
   alpha?: number;
   /** Add the entropy of p(y|x) on the VAT batch (VAT+EntMin). */
   entmin?: boolean;
+  /** Weight of that entropy (VAT+EntMin: 1). */
+  entminWeight?: number;
 }
 
 export interface OptimizerOptions {
@@ -147,6 +149,7 @@ export const OPTIONS = {
   dropout: { kind: 'boolean', group: 'model', help: "the seed's dropout (.25 after the pool, .5 after the hidden layer)" },
   vat: { kind: 'boolean', group: 'vat', help: 'add the VAT term (off: plain training)' },
   entmin: { kind: 'boolean', group: 'vat', help: 'add the entropy term (VAT+EntMin)' },
+  entminWeight: { kind: 'number', group: 'vat', min: 0, help: 'weight of the entropy term (VAT+EntMin: 1)' },
   eps: { kind: 'number', group: 'vat', positive: true, help: 'norm of r_adv per sample' },
   xi: { kind: 'number', group: 'vat', positive: true, help: 'norm of the power-iteration probe' },
   powerIterations: { kind: 'int', group: 'vat', min: 0, help: 'power iterations' },

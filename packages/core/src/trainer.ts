@@ -118,7 +118,7 @@ export class Trainer {
   /**
    * A trainer that continues the run in `checkpoint` from the file alone: its settings, weights,
    * optimiser state and RNG state. `overrides` may change the VAT hyperparameters (eps, xi,
-   * alpha, powerIterations, vat, entmin); a change is refused with an error that names it unless
+   * alpha, powerIterations, vat, entmin, entminWeight); a change is refused with an error that names it unless
    * `allowOverrides` is set, and the model, the optimiser and the seed never change.
    */
   static async fromCheckpoint(

@@ -242,7 +242,7 @@ export async function inspectSpec(spec: ModelSpec, o: ResolvedOptions, input: Re
         lds = tf.keep(klWithLogits(clean, specForward(spec, all, tf.add(xV, r!) as tf.Tensor4D, true, drawsU).logits));
         loss = tf.add(loss, tf.mul(lds, o.alpha));
       }
-      if (o.entmin) loss = tf.add(loss, entropyWithLogits(specForward(spec, all, xV, true, drawsU).logits));
+      if (o.entmin) loss = tf.add(loss, tf.mul(entropyWithLogits(specForward(spec, all, xV, true, drawsU).logits), o.entminWeight));
       return loss;
     };
     const { value, grads } = tf.valueAndGrads(lossOf)(trainable.map((i) => params[i]!));

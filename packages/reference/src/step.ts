@@ -22,6 +22,8 @@ export interface ReferenceOptions {
   powerIterations?: number;
   alpha?: number;
   entmin?: boolean;
+  /** Weight of the entropy term. */
+  entminWeight?: number;
   optimizer?: 'adam' | 'adadelta';
   rho?: number;
   beta1?: number;
@@ -46,6 +48,7 @@ export const DEFAULTS: ResolvedOptions = {
   powerIterations: 1,
   alpha: 1,
   entmin: false,
+  entminWeight: 1,
   optimizer: 'adadelta',
   rho: 0.95,
   beta1: 0.9,
@@ -213,7 +216,7 @@ function forwardBackward(o: ResolvedOptions, params: Params, b: Batch): StepTens
         lds = tf.keep(ldsOf(ps));
         loss = tf.add(loss, tf.mul(lds, o.alpha));
       }
-      if (o.entmin) loss = tf.add(loss, entropyOf(ps));
+      if (o.entmin) loss = tf.add(loss, tf.mul(entropyOf(ps), o.entminWeight));
       return loss;
     };
     const { value, grads } = tf.valueAndGrads(lossOf)(params);

@@ -20,6 +20,7 @@ export const EXPECTED_CASES = [
   'semi-ip2-entmin-l3-u7',
   'supervised-entmin-b7',
   'entmin-no-vat-semi-l3-u7',
+  'semi-entmin-weight-l3-u7',
   'dropout-b7',
   'dropout-semi-entmin-l3-u7',
   'adam-custom-b7',

@@ -111,9 +111,10 @@ pub fn forward_backward(
     }
     if config.entmin {
         let clean_v = clean_u.as_ref().unwrap_or(&clean);
-        let (value, g) = entropy(clean_v.logits(), k);
+        let weight = config.entmin_weight as f32;
+        let (value, g) = entropy(clean_v.logits(), k, weight);
         ent = value;
-        loss += value;
+        loss += value * weight;
         match x_u {
             None => d_clean.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
             Some(_) => d_clean_u = Some(g),

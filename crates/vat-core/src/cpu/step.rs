@@ -58,8 +58,9 @@ pub(super) fn kl(log_p: &[f32], q_logits: &[f32], k: usize, scale: f32) -> (f32,
     (value / n as f32, grad)
 }
 
-/// Mean entropy of softmax(logits) and its gradient, `-p (log p + H) / n` per row.
-pub(super) fn entropy(logits: &[f32], k: usize) -> (f32, Vec<f32>) {
+/// Mean entropy of softmax(logits) and its gradient times `weight`, `-weight p (log p + H) / n`
+/// per row.
+pub(super) fn entropy(logits: &[f32], k: usize, weight: f32) -> (f32, Vec<f32>) {
     let n = logits.len() / k;
     let log_p = log_softmax(logits, k);
     let mut total = 0.0f32;
@@ -68,7 +69,7 @@ pub(super) fn entropy(logits: &[f32], k: usize) -> (f32, Vec<f32>) {
         let h: f32 = -lp.iter().map(|l| l.exp() * l).sum::<f32>();
         total += h;
         for (gi, &l) in g.iter_mut().zip(lp) {
-            *gi = -l.exp() * (l + h) / n as f32;
+            *gi = -weight * l.exp() * (l + h) / n as f32;
         }
     }
     (total / n as f32, grad)
@@ -171,9 +172,10 @@ pub fn forward_backward(
         r_adv = Some(d);
     }
     if config.entmin {
-        let (value, g) = time(Op::SoftmaxKl, || entropy(&clean_v.logits, k));
+        let weight = config.entmin_weight as f32;
+        let (value, g) = time(Op::SoftmaxKl, || entropy(&clean_v.logits, k, weight));
         ent = value;
-        loss += value;
+        loss += value * weight;
         match x_u {
             None => d_clean.iter_mut().zip(&g).for_each(|(a, b)| *a += b),
             Some(_) => d_clean_u = Some(g),
@@ -218,7 +220,7 @@ mod tests {
         let losses: [(&str, Loss); 3] = [
             ("ce", Box::new(|z: &[f32]| cross_entropy(z, &labels, k))),
             ("kl", Box::new(|z: &[f32]| kl(&log_p, z, k, 1.0))),
-            ("entropy", Box::new(|z: &[f32]| entropy(z, k))),
+            ("entropy", Box::new(|z: &[f32]| entropy(z, k, 1.0))),
         ];
         for (name, f) in losses {
             let (_, g) = f(&z);
