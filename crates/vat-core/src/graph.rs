@@ -86,6 +86,19 @@ impl Noise {
     }
 }
 
+/// The gradient of `loss` for each leaf, in order: zeros for a leaf the loss does not reach (a
+/// spec's running statistics).
+pub(crate) fn leaf_grads(loss: &Tensor<1>, leaves: &[Tensor<1>]) -> Vec<Tensor<1>> {
+    let g = loss.backward();
+    leaves
+        .iter()
+        .map(|leaf| {
+            leaf.grad(&g)
+                .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
+        })
+        .collect()
+}
+
 /// The loss of one step and its gradients (Miyato et al. 2018, eq. 9: CE + alpha * LDS).
 ///
 /// Supervised (`x_u` = None): the VAT term uses the labeled batch, as in the seed, and reuses
@@ -143,14 +156,7 @@ pub fn forward_backward(
         }
     }
 
-    let g = loss.backward();
-    let grads = leaves
-        .iter()
-        .map(|leaf| {
-            leaf.grad(&g)
-                .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
-        })
-        .collect();
+    let grads = leaf_grads(&loss, &leaves);
     StepOutputs {
         loss: loss.without_autodiff(),
         ce: ce.without_autodiff(),

@@ -18,7 +18,7 @@ use burn::tensor::{
 use crate::{
     config::TrainConfig,
     cpu::net::{Mode, Net, StepDraws, nchw_nhwc, spatial},
-    graph::StepOutputs,
+    graph::{StepOutputs, leaf_grads},
     spec::{Layer, Shape},
     vat,
 };
@@ -241,14 +241,7 @@ pub fn forward_backward(
         loss = loss + entropy.clone() * config.entmin_weight;
     }
 
-    let g = loss.backward();
-    let grads = leaves
-        .iter()
-        .map(|leaf| {
-            leaf.grad(&g)
-                .unwrap_or_else(|| leaf.clone().without_autodiff().zeros_like())
-        })
-        .collect();
+    let grads = leaf_grads(&loss, &leaves);
     StepOutputs {
         loss: loss.without_autodiff(),
         ce: ce.without_autodiff(),
