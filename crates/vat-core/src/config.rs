@@ -313,6 +313,9 @@ pub struct LoopConfig {
     pub eval_batch_size: u32,
     /// Write a checkpoint at least this often, in seconds (and at every epoch end).
     pub checkpoint_seconds: f64,
+    /// After the last epoch, re-estimate batch norm's running statistics over the training
+    /// images (the official VAT code's last step; [`crate::train::Trainer::accumulate_bn`]).
+    pub reestimate_bn: bool,
 }
 
 impl Default for LoopConfig {
@@ -328,6 +331,7 @@ impl Default for LoopConfig {
             lr_decay: 1.0,
             eval_batch_size: 250,
             checkpoint_seconds: 60.0,
+            reestimate_bn: false,
         }
     }
 }
@@ -430,6 +434,7 @@ pub struct Options {
     pub lr_decay: Option<f64>,
     pub eval_batch_size: Option<u32>,
     pub checkpoint_seconds: Option<f64>,
+    pub reestimate_bn: Option<bool>,
 }
 
 /// A run's options with every default filled in and every value checked.
@@ -530,6 +535,7 @@ impl Options {
             lr_decay: self.lr_decay.unwrap_or(l.lr_decay),
             eval_batch_size: self.eval_batch_size.unwrap_or(l.eval_batch_size),
             checkpoint_seconds: self.checkpoint_seconds.unwrap_or(l.checkpoint_seconds),
+            reestimate_bn: self.reestimate_bn.unwrap_or(l.reestimate_bn),
         };
         train.validate()?;
         run.validate()?;

@@ -172,6 +172,9 @@ pub struct Trainer {
     weights: Weights,
     /// The spec engine's plan of the model, when it is a spec (the seed's CNN has its own kernels).
     net: Option<cpu::net::Net>,
+    /// Batch norm statistics being re-estimated ([`Trainer::accumulate_bn`]), with the weights
+    /// they are measured on; any change of the weights drops them.
+    bn_estimate: Option<(HostParams, cpu::net::BnEstimate)>,
 }
 
 impl Trainer {
@@ -190,6 +193,7 @@ impl Trainer {
                 opt: opt.clone(),
             },
             net,
+            bn_estimate: None,
         };
         t.restore(params, Some(opt));
         Ok(t)
@@ -295,6 +299,7 @@ impl Trainer {
 
     /// Replaces the parameters, and the optimiser state when given (else it is kept).
     pub fn restore(&mut self, params: HostParams, opt: Option<HostOptim>) {
+        self.bn_estimate = None;
         match self.backend.kind {
             BackendKind::Cpu => {
                 let opt = match (opt, &self.weights) {
@@ -344,6 +349,7 @@ impl Trainer {
     /// is NaN or infinite.
     pub async fn train_step(&mut self, x: &[f32], y: &[u32], x_u: Option<&[f32]>, lr: f64) -> Result<StepStats> {
         self.backend.check_alive()?;
+        self.bn_estimate = None;
         check_images(&self.config.model, x)?;
         if let Some(u) = x_u {
             check_images(&self.config.model, u)?;
@@ -443,6 +449,50 @@ impl Trainer {
             }
             None => std::borrow::Cow::Borrowed(x),
         }
+    }
+
+    /// Adds the batch norm statistics of the batch `x` to an estimate that
+    /// [`Self::apply_bn_estimate`] writes as the running statistics: the official VAT code's last
+    /// step, a pass over the unlabeled set in batches with every layer normalising with its
+    /// batch's statistics (dropout and noise off). The running statistics a training run keeps
+    /// come from the labeled batches alone, which with 100 labels are not the unlabeled data's.
+    /// The passes run on the CPU engine whichever backend holds the weights; a train step or a
+    /// change of weights in between drops the estimate.
+    pub async fn accumulate_bn(&mut self, x: &[f32]) -> Result<()> {
+        self.backend.check_alive()?;
+        let Some(net) = self.net.as_ref().filter(|n| n.has_batch_norm()) else {
+            return Err(VatError::InvalidConfig(
+                "this model has no batch norm layers, so there are no statistics to re-estimate".into(),
+            ));
+        };
+        check_images(&self.config.model, x)?;
+        if self.bn_estimate.is_none() {
+            let params = match &self.weights {
+                Weights::Host { params, .. } => params.clone(),
+                #[cfg(feature = "burn")]
+                Weights::Burn { .. } => self.snapshot().await?.0,
+            };
+            self.bn_estimate = Some((params, cpu::net::BnEstimate::default()));
+        }
+        let xn = self.normalized(x);
+        let (params, est) = self.bn_estimate.as_mut().expect("set above");
+        net.accumulate_bn(est, params, &xn, &self.backend.threads);
+        Ok(())
+    }
+
+    /// Writes the statistics [`Self::accumulate_bn`] gathered as batch norm's running mean and
+    /// variance (the image-weighted average of the batches' means and unbiased variances), and
+    /// returns how many images they came from.
+    pub fn apply_bn_estimate(&mut self) -> Result<usize> {
+        let Some((mut params, est)) = self.bn_estimate.take() else {
+            return Err(VatError::InvalidConfig(
+                "no batch norm statistics were gathered since the weights last changed: pass the images to accumulateBatchNorm first".into(),
+            ));
+        };
+        let net = self.net.as_ref().expect("an estimate is only gathered on a spec model");
+        net.apply_bn(&est, &mut params);
+        self.restore(params, None);
+        Ok(est.images)
     }
 
     /// Logits for `x` without dropout, in batches of `batch_size`.

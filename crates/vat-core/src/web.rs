@@ -174,6 +174,19 @@ impl VatTrainer {
         self.inner.evaluate(&x, &y, batch_size).await
     }
 
+    /// Adds a batch's batch norm statistics to the estimate `applyBatchNorm` writes as the
+    /// running statistics (after training: pass the training images in batches).
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = accumulateBatchNorm))]
+    pub async fn accumulate_batch_norm(&mut self, x: Vec<f32>) -> Result<()> {
+        self.inner.accumulate_bn(&x).await
+    }
+
+    /// Writes the gathered statistics as batch norm's running statistics; returns the images counted.
+    #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = applyBatchNorm))]
+    pub fn apply_batch_norm(&mut self) -> Result<u32> {
+        Ok(self.inner.apply_bn_estimate()? as u32)
+    }
+
     /// The adversarial direction on the live weights (dropout off, d drawn from `seed`), with
     /// p(y|x), p(y|x + r_adv) and their KL, for the web demo's VAT view.
     #[cfg_attr(target_family = "wasm", wasm_bindgen(js_name = vatView))]

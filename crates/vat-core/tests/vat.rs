@@ -1202,3 +1202,123 @@ fn inspect_of_a_spec_agrees_between_the_cpu_kernels_and_the_burn_graph() {
         1e-4,
     );
 }
+
+/// A batch-norm MLP on the 2x6x8 toy data, its running statistics set by each clean pass alone
+/// (momentum 1), without VAT, so one training step leaves the running statistics of its batch.
+fn bn_config(dropout: bool) -> TrainConfig {
+    let spec = vat_core::spec::ModelSpec::from_json(&format!(
+        r#"{{"input":[2,6,8],"classes":4,"layers":[
+            {{"type":"dense","units":6,"bias":false}},{{"type":"batchNorm","momentum":1}},{{"type":"relu"}},
+            {}{{"type":"dense","units":4,"bias":false}},{{"type":"batchNorm","momentum":1}}]}}"#,
+        if dropout {
+            r#"{"type":"dropout","rate":0.3},"#
+        } else {
+            ""
+        }
+    ))
+    .unwrap();
+    TrainConfig {
+        model: ModelConfig {
+            classes: 4,
+            spec: Some(spec),
+            ..Default::default()
+        },
+        optimizer: OptimizerKind::Adam,
+        vat: false,
+        ..Default::default()
+    }
+}
+
+/// The running means and variances of `params`, in layer order.
+fn running_stats(config: &TrainConfig, params: &[Vec<f32>]) -> Vec<f32> {
+    let spec = config.model.spec.as_ref().unwrap();
+    spec.params()
+        .iter()
+        .zip(params)
+        .filter(|(p, _)| p.name.contains("running_"))
+        .flat_map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[test]
+fn re_estimated_batch_norm_statistics_are_the_datas_batch_statistics_on_both_cpu_engines() {
+    let config = bn_config(true);
+    let (x, y) = spec_batch(64, 3);
+    let half = x.len() / 2;
+    for kind in CPU_KINDS {
+        let trained = |steps: usize| {
+            let mut t = Trainer::new(config.clone(), start(kind, 1)).unwrap();
+            for _ in 0..steps {
+                block_on(t.train_step(&x, &y, None, 0.01)).unwrap();
+            }
+            t
+        };
+        // The estimate over one batch is what a training pass with dropout off would keep at momentum 1.
+        let mut t = trained(3);
+        let before = block_on(t.params()).unwrap();
+        block_on(t.accumulate_bn(&x)).unwrap();
+        assert_eq!(t.apply_bn_estimate().unwrap(), 64);
+        let after = block_on(t.params()).unwrap();
+        let no_dropout = bn_config(false);
+        let mut reference = Trainer::new(no_dropout.clone(), start(kind, 1)).unwrap();
+        reference.restore(before.clone(), None);
+        block_on(reference.train_step(&x, &y, None, 1e-9)).unwrap();
+        let want = running_stats(&no_dropout, &block_on(reference.params()).unwrap());
+        let got = running_stats(&config, &after);
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{kind:?} statistic {i}: {g} vs {w}"
+            );
+        }
+        // Only the running statistics move.
+        for (i, (a, b)) in before.iter().zip(&after).enumerate() {
+            let running = config.model.spec.as_ref().unwrap().params()[i]
+                .name
+                .contains("running_");
+            assert_eq!(a == b, !running, "{kind:?} parameter {i}");
+        }
+        // Over two batches: the average of each batch's statistics.
+        let each: Vec<Vec<f32>> = [&x[..half], &x[half..]]
+            .iter()
+            .map(|part| {
+                let mut t = trained(3);
+                block_on(t.accumulate_bn(part)).unwrap();
+                assert_eq!(t.apply_bn_estimate().unwrap(), 32);
+                running_stats(&config, &block_on(t.params()).unwrap())
+            })
+            .collect();
+        let mut t = trained(3);
+        block_on(t.accumulate_bn(&x[..half])).unwrap();
+        block_on(t.accumulate_bn(&x[half..])).unwrap();
+        let both = running_stats(&config, &{
+            t.apply_bn_estimate().unwrap();
+            block_on(t.params()).unwrap()
+        });
+        for (i, g) in both.iter().enumerate() {
+            let w = 0.5 * (each[0][i] + each[1][i]);
+            assert!(
+                (g - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{kind:?} two-batch statistic {i}: {g} vs {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_batch_norm_estimate_is_dropped_by_a_training_step_and_refused_without_batch_norm() {
+    let config = bn_config(true);
+    let (x, y) = spec_batch(16, 4);
+    let mut t = Trainer::new(config, start(BackendKind::Cpu, 1)).unwrap();
+    block_on(t.accumulate_bn(&x)).unwrap();
+    block_on(t.train_step(&x, &y, None, 0.01)).unwrap();
+    let e = t.apply_bn_estimate().unwrap_err();
+    assert!(e.to_string().contains("accumulateBatchNorm first"), "{e}");
+    // The seed's CNN has no batch norm.
+    let c = tiny();
+    let (x, _) = batch(&c, 4, 1);
+    let mut seed = Trainer::new(c, start(BackendKind::Cpu, 1)).unwrap();
+    let e = block_on(seed.accumulate_bn(&x)).unwrap_err();
+    assert!(e.to_string().contains("no batch norm layers"), "{e}");
+}

@@ -197,6 +197,16 @@ impl VatTrainer {
         })
     }
 
+    #[napi(js_name = "accumulateBatchNorm")]
+    pub fn accumulate_batch_norm(&mut self, x: Float32Array) -> Result<()> {
+        block_on(self.inner.accumulate_batch_norm(x.to_vec())).map_err(js)
+    }
+
+    #[napi(js_name = "applyBatchNorm")]
+    pub fn apply_batch_norm(&mut self) -> Result<u32> {
+        self.inner.apply_batch_norm().map_err(js)
+    }
+
     #[napi(js_name = "vatView")]
     pub fn vat_view(&self, x: Float32Array, seed: f64) -> Result<VatView> {
         let v = block_on(self.inner.vat_view(x.to_vec(), seed)).map_err(js)?;

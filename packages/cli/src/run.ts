@@ -118,6 +118,11 @@ async function runLocked(trainer: Trainer, loop: LoopOptions, data: TrainData, i
           await writeFileAtomic(runFile, JSON.stringify(run, null, 2));
         },
         onStep: (p) => io.progress.step(p),
+        onBatchNorm: (images) => {
+          io.progress.clear();
+          say(`batch norm: running statistics re-estimated over ${images} training images`);
+          emit(io, { event: 'batchNorm', images });
+        },
         onEpoch: async (e: EpochStats, history: EpochStats[]) => {
           io.progress.clear();
           say(epochLine(e, loopOptions!.epochs, valLabel()));

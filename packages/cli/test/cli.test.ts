@@ -302,6 +302,7 @@ describe('bad input', () => {
     [['train', '--optimizer', 'sgd'], /Allowed choices are adadelta, adam/],
     [['train', '--preset', 'nope'], /Allowed choices are default, seed, paper-semi/],
     [['train', '--bogus'], /unknown option '--bogus'/],
+    [['train', '--reestimate-bn'], /no batch norm layers; drop it/],
     [['train', '--train-images', 'x'], /give all four of --train-images/],
     [['tain'], /unknown command 'tain'; did you mean 'train'\?/],
     [['evl', 'w.safetensors'], /unknown command 'evl'; did you mean 'eval'\?/],
@@ -605,7 +606,7 @@ describe('bad input', () => {
     expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/cannot read the model spec '.*none\.json'/)]);
   });
 
-  it("trains the paper's MLP preset on MNIST, and numpy scores its weights from the spec in the file alone", async () => {
+  it("trains the paper's MLP preset on MNIST with its batch norm re-estimated, and numpy scores its weights from the spec in the file alone", async () => {
     const out = await tmp();
     const t = await vat([
       'train',
@@ -621,11 +622,14 @@ describe('bad input', () => {
       '64',
       '--epochs',
       '1',
+      '--reestimate-bn',
       '--out',
       out,
     ]);
     expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toContain('batch norm: running statistics re-estimated over 512 training images');
     const run = JSON.parse(await fs.readFile(path.join(out, 'run.json'), 'utf8'));
+    expect(run.options.reestimateBn).toBe(true);
     expect(run.options.modelSpec.layers.filter((l: { type: string }) => l.type === 'batchNorm')).toHaveLength(3);
     const np = await python([
       path.join(ROOT, 'test/independent/eval_numpy.py'),

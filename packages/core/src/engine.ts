@@ -78,6 +78,8 @@ export interface CoreHandle {
   evaluate(x: Float32Array, y: Uint32Array, batchSize: number): MaybePromise<CoreEvalStats>;
   predict(x: Float32Array): MaybePromise<Float32Array>;
   vatView(x: Float32Array, seed: number): MaybePromise<CoreVatView>;
+  accumulateBatchNorm(x: Float32Array): MaybePromise<void>;
+  applyBatchNorm(): MaybePromise<number>;
   exportWeights(): MaybePromise<Uint8Array>;
   importWeights(bytes: Uint8Array): MaybePromise<void>;
   exportCheckpoint(loopState: string): MaybePromise<Uint8Array>;

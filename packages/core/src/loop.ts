@@ -60,11 +60,15 @@ export interface RunCallbacks {
   onEpoch?(e: EpochStats, history: EpochStats[]): void | Promise<void>;
   /** Awaited before training goes on, so what it persists is in place when the run returns. */
   onCheckpoint?(step: number): void | Promise<void>;
+  /** With `reestimateBn`, after the last epoch: batch norm's statistics were re-estimated on `images` training images. */
+  onBatchNorm?(images: number): void | Promise<void>;
 }
 
 export interface RunResult {
   history: EpochStats[];
   test?: EvalStats;
+  /** With `reestimateBn`: the training images batch norm's running statistics were re-estimated on. */
+  batchNormImages?: number;
   interrupted: boolean;
   seconds: number;
   step: number;
@@ -187,7 +191,7 @@ function divergenceWatch() {
 }
 
 /** The loop settings a resume may change; the others decide the data order and each epoch's length. */
-const TUNABLE_LOOP = ['epochs', 'lr', 'lrDecay', 'evalBatchSize', 'checkpointSeconds'] as const;
+const TUNABLE_LOOP = ['epochs', 'lr', 'lrDecay', 'evalBatchSize', 'checkpointSeconds', 'reestimateBn'] as const;
 
 /** The checkpoint's loop options with the caller's on top: refused, naming them, unless allowed. */
 function applyLoopOverrides(saved: ResolvedLoopOptions, asked: LoopOptions, allow: boolean): ResolvedLoopOptions {
@@ -229,6 +233,12 @@ export function inputShape(trainer: Trainer): [number, number, number] {
   if (spec) return spec.input;
   const size = Number(model.imageSize);
   return [1, size, size];
+}
+
+/** Whether the trainer's model has batch norm layers (the seed's CNN has none). */
+function hasBatchNorm(trainer: Trainer): boolean {
+  const spec = (trainer.config.model as { spec?: { layers: { type: string }[] } }).spec;
+  return !!spec?.layers.some((l) => l.type === 'batchNorm');
 }
 
 export async function train(
@@ -274,6 +284,11 @@ export async function train(
   const here: RunData = { train: fingerprint(data.train), test: fingerprint(data.test), source: data.source };
   if (state?.data) sameData(state.data, here);
   const o = state?.options ?? (await trainer.resolveLoop(options));
+  if (o.reestimateBn && !hasBatchNorm(trainer)) {
+    throw new InvalidConfigError(
+      "reestimateBn re-estimates batch norm's running statistics, and this model has no batch norm layers; drop it, or pick a model with them (mlp-1200-1200, conv-small, ...)",
+    );
+  }
   const seed = trainer.options.seed;
   const now = io.now ?? (() => performance.now() / 1000);
   const { train: trainSubset, val: valSubset } = trainValSplit(data.train, seed, o.valSize, o.trainSize);
@@ -394,6 +409,17 @@ export async function train(
       await checkpoint();
       state.epoch -= 1; // the for-loop's increment moves it on
     }
+  }
+  if (o.reestimateBn) {
+    // The running statistics so far come from the labeled batches; these are the training set's,
+    // in the epoch's batches (the same every time, so a resumed run that redoes this gets the same).
+    await yieldToEventLoop();
+    const rows = trainSubset.indices;
+    const parts = function* () {
+      for (let at = 0; at < rows.length; at += perStep) yield gather(data.train, rows.subarray(at, Math.min(at + perStep, rows.length))).x;
+    };
+    result.batchNormImages = await trainer.reestimateBatchNorm(parts());
+    await callbacks.onBatchNorm?.(result.batchNormImages);
   }
   state.batch = 0;
   await checkpoint();

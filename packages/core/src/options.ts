@@ -120,6 +120,11 @@ export interface LoopOptions {
   evalBatchSize?: number;
   /** Write a checkpoint at least this often, in seconds (and at every epoch end). */
   checkpointSeconds?: number;
+  /**
+   * After the last epoch, re-estimate batch norm's running statistics over the training images
+   * (`Trainer.reestimateBatchNorm`; the official VAT code's last step). Needs batch norm layers.
+   */
+  reestimateBn?: boolean;
 }
 
 /** Everything a run takes, as presets, the CLI and the web form hold it. */
@@ -168,6 +173,11 @@ export const OPTIONS = {
   seed: { kind: 'int', group: 'loop', min: 0, help: 'seed for init, data order, dropout and d' },
   evalBatchSize: { kind: 'int', group: 'loop', min: 1, help: 'batch size for evaluation' },
   checkpointSeconds: { kind: 'number', group: 'loop', positive: true, help: 'write a checkpoint at least this often' },
+  reestimateBn: {
+    kind: 'boolean',
+    group: 'loop',
+    help: "after the last epoch, re-estimate batch norm's running statistics over the training images",
+  },
 } as const satisfies Partial<Record<keyof RunOptions, OptionSpec>>;
 
 /** The keys `train` takes. */
@@ -182,6 +192,7 @@ export const LOOP_KEYS = [
   'lrDecay',
   'evalBatchSize',
   'checkpointSeconds',
+  'reestimateBn',
 ] as const;
 const ENGINE_KEYS = ['backend', 'engine', 'threads'] as const;
 
@@ -258,6 +269,9 @@ export async function resolveOptions(overrides: RunOptions = {}, preset?: string
   // A preset's learning rate belongs to its optimiser: another optimiser without an lr of its
   // own takes that optimiser's default rather than, say, Adadelta's 1.0 for Adam.
   if (overrides.optimizer !== undefined && overrides.optimizer !== base.optimizer && overrides.lr === undefined) delete merged.lr;
+  // A model the caller names replaces the preset's, given either way (a preset name or a spec).
+  if (overrides.modelSpec !== undefined && overrides.model === undefined) delete merged.model;
+  if (overrides.model !== undefined && overrides.modelSpec === undefined) delete merged.modelSpec;
   return resolveWith(await platform().bindings(), merged);
 }
 

@@ -232,6 +232,21 @@ export class Trainer {
     });
   }
 
+  /**
+   * Re-estimates batch norm's running statistics over `batches` (each n*c*h*w pixels, as for
+   * trainStep): every layer normalises each batch with its own statistics, dropout and noise off,
+   * and the running mean and variance become the image-weighted average of the batches' means and
+   * unbiased variances. The official VAT code's last step: a run's running statistics come from
+   * its labeled batches alone. Returns the number of images averaged. Only the running
+   * statistics change; a model without batch norm is refused.
+   */
+  reestimateBatchNorm(batches: Iterable<Float32Array>): Promise<number> {
+    return this.call(async (h) => {
+      for (const x of batches) await h.accumulateBatchNorm(x);
+      return h.applyBatchNorm();
+    });
+  }
+
   /** Class probabilities, row-major [n, classes]. */
   predict(x: Float32Array): Promise<Float32Array> {
     return this.call((h) => h.predict(x));

@@ -230,6 +230,33 @@ describe('training loop', () => {
     again.dispose();
   });
 
+  it("re-estimates batch norm's statistics over the training images after the last epoch when asked, and refuses without batch norm", async () => {
+    const modelSpec: TrainerOptions['modelSpec'] = {
+      input: [1, 28, 28],
+      classes: 10,
+      layers: [{ type: 'dense', units: 16, bias: false }, { type: 'batchNorm' }, { type: 'relu' }, { type: 'dense', units: 10 }],
+    };
+    const run = async (reestimateBn: boolean) => {
+      const t = await Trainer.create({ ...trainerOptions, dropout: false, modelSpec });
+      const seen: number[] = [];
+      const r = await train(t, data, { ...options, reestimateBn }, { onBatchNorm: (n) => void seen.push(n) });
+      const weights = await t.exportWeights();
+      t.dispose();
+      return { r, seen, weights };
+    };
+    const [plain, again] = [await run(false), await run(true)];
+    expect([plain.seen, plain.r.batchNormImages]).toEqual([[], undefined]);
+    // Every training image once (96 here: the validation rows are held out).
+    expect([again.seen, again.r.batchNormImages]).toEqual([[96], 96]);
+    expect(again.r.history).toEqual(
+      plain.r.history.map((e, i) => ({ ...e, seconds: again.r.history[i]!.seconds, trainSeconds: again.r.history[i]!.trainSeconds })),
+    );
+    expect(sameBytes(plain.weights, again.weights)).toBe(false);
+    const seed = await Trainer.create(trainerOptions);
+    await expect(train(seed, data, { ...options, reestimateBn: true })).rejects.toThrow(/no batch norm layers/);
+    seed.dispose();
+  });
+
   it('refuses to resume without a checkpoint', async () => {
     const t = await Trainer.create(trainerOptions);
     await expect(train(t, data, options, {}, { store: new MemoryStore(), resume: true })).rejects.toBeInstanceOf(InvalidConfigError);

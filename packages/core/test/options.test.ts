@@ -27,6 +27,15 @@ describe('resolveOptions', () => {
     expect((await resolveOptions({ optimizer: 'adam', lr: 0.5 }, 'seed')).loop.lr).toBe(0.5);
   });
 
+  it("takes the caller's model over the preset's, a spec over a preset name and a name over a spec", async () => {
+    const modelSpec = { input: [1, 28, 28] as [number, number, number], classes: 10, layers: [{ type: 'dense' as const, units: 10, bias: true }] };
+    const mine = await resolveOptions({ modelSpec }, 'paper-mlp-semi');
+    expect(mine.trainer.modelSpec).toEqual(modelSpec);
+    expect(mine.loop.labeled).toBe(100);
+    const named = await resolveOptions({ model: 'mlp-1200-600-300-150' }, 'paper-mlp-semi');
+    expect(named.trainer.modelSpec.layers.filter((l) => l.type === 'dense').map((l) => (l as { units: number }).units)).toEqual([1200, 600, 300, 150, 10]);
+  });
+
   it('refuses unknown presets, names and values with typed errors', async () => {
     await expect(resolveOptions({}, 'nope')).rejects.toBeInstanceOf(InvalidConfigError);
     await expect(resolveOptions({ epoch: 2 } as never)).rejects.toThrow(/unknown field `epoch`/);

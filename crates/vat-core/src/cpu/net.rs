@@ -33,6 +33,9 @@ pub enum Mode {
     Train,
     /// Running statistics; dropout and noise off.
     Eval,
+    /// Batch statistics in batch norm, dropout and noise off: the pass that re-estimates the
+    /// running statistics ([`Net::accumulate_bn`]).
+    Stats,
 }
 
 /// The geometry of one convolution on one image.
@@ -541,7 +544,7 @@ impl Net {
                 let c = s.input.channels();
                 let rows = x.len() / c;
                 let mut out = vec![0.0; x.len()];
-                if train {
+                if mode != Mode::Eval {
                     let (mut sum, mut sq) = (vec![0f64; c], vec![0f64; c]);
                     for row in x.chunks_exact(c) {
                         for (j, &v) in row.iter().enumerate() {
@@ -842,6 +845,52 @@ impl Net {
             }
         }
     }
+
+    pub fn has_batch_norm(&self) -> bool {
+        self.steps.iter().any(|s| matches!(s.layer, Layer::BatchNorm { .. }))
+    }
+
+    /// Adds the batch statistics of every batch norm layer on `x` (`[n, c, h, w]`, one batch,
+    /// each layer normalising with its batch's statistics as in training; dropout and noise off).
+    pub fn accumulate_bn(&self, est: &mut BnEstimate, params: &[Vec<f32>], x: &[f32], threads: &Threads) {
+        let cache = self.forward(&self.prepare(params), x, Mode::Stats, &[], threads);
+        if est.sums.is_empty() {
+            est.sums = vec![None; self.steps.len()];
+        }
+        for (sum, bn) in est.sums.iter_mut().zip(&cache.bn) {
+            if let Some(bn) = bn {
+                let (mean, var) = sum.get_or_insert_with(|| (vec![0.0; bn.mean.len()], vec![0.0; bn.var.len()]));
+                let unbias = bn.rows as f64 / (bn.rows.max(2) - 1) as f64;
+                for (((m, v), bm), bv) in mean.iter_mut().zip(var.iter_mut()).zip(&bn.mean).zip(&bn.var) {
+                    *m += cache.n as f64 * *bm as f64;
+                    *v += cache.n as f64 * *bv as f64 * unbias;
+                }
+            }
+        }
+        est.images += cache.n;
+    }
+
+    /// Writes the accumulated statistics into `params` as the running mean and (unbiased)
+    /// variance: each the average over the batches, weighted by their images.
+    pub fn apply_bn(&self, est: &BnEstimate, params: &mut [Vec<f32>]) {
+        for (s, sum) in self.steps.iter().zip(&est.sums) {
+            if let Some((mean, var)) = sum {
+                let p = s.param.expect("batch norm has gamma");
+                let n = est.images as f64;
+                params[p + 2] = mean.iter().map(|m| (m / n) as f32).collect();
+                params[p + 3] = var.iter().map(|v| (v / n) as f32).collect();
+            }
+        }
+    }
+}
+
+/// Batch norm statistics summed over batches, for re-estimating the running statistics after
+/// training (the official VAT code's last step): per step, the image-weighted sums of the batch
+/// means and unbiased variances.
+#[derive(Debug, Clone, Default)]
+pub struct BnEstimate {
+    pub images: usize,
+    sums: Vec<Option<(Vec<f64>, Vec<f64>)>>,
 }
 
 #[cfg(test)]
