@@ -286,7 +286,7 @@ export async function train(
   const o = state?.options ?? (await trainer.resolveLoop(options));
   if (o.reestimateBn && !hasBatchNorm(trainer)) {
     throw new InvalidConfigError(
-      "reestimateBn re-estimates batch norm's running statistics, and this model has no batch norm layers; drop it, or pick a model with them (mlp-1200-1200, conv-small, ...)",
+      "reestimateBn re-estimates batch norm's running statistics, and this model has no batch norm layers; drop it (--no-reestimate-bn in the CLI, where a preset may set it), or pick a model with them (mlp-1200-1200, conv-small, ...)",
     );
   }
   const seed = trainer.options.seed;
