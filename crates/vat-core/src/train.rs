@@ -264,12 +264,9 @@ impl Trainer {
         match &self.weights {
             Weights::Host { params, opt } => Ok((params.clone(), opt.clone())),
             #[cfg(feature = "burn")]
-            Weights::Burn { params, opt } => {
+            Weights::Burn { opt, .. } => {
                 use crate::state::read_f32;
-                let mut host = Vec::with_capacity(8);
-                for t in params {
-                    host.push(read_f32(t.clone()).await?);
-                }
+                let host = self.params().await?;
                 let (mut first, mut second) = (Vec::with_capacity(8), Vec::with_capacity(8));
                 for (a, b) in opt.first.iter().zip(&opt.second) {
                     first.push(read_f32(a.clone()).await?);
@@ -288,12 +285,18 @@ impl Trainer {
         }
     }
 
-    /// The parameters as host arrays.
+    /// The parameters as host arrays (on the burn backends, read back without the optimiser state).
     pub async fn params(&self) -> Result<HostParams> {
         match &self.weights {
             Weights::Host { params, .. } => Ok(params.clone()),
             #[cfg(feature = "burn")]
-            Weights::Burn { .. } => Ok(self.snapshot().await?.0),
+            Weights::Burn { params, .. } => {
+                let mut host = Vec::with_capacity(params.len());
+                for t in params {
+                    host.push(crate::state::read_f32(t.clone()).await?);
+                }
+                Ok(host)
+            }
         }
     }
 
@@ -467,12 +470,7 @@ impl Trainer {
         };
         check_images(&self.config.model, x)?;
         if self.bn_estimate.is_none() {
-            let params = match &self.weights {
-                Weights::Host { params, .. } => params.clone(),
-                #[cfg(feature = "burn")]
-                Weights::Burn { .. } => self.snapshot().await?.0,
-            };
-            self.bn_estimate = Some((params, cpu::net::BnEstimate::default()));
+            self.bn_estimate = Some((self.params().await?, cpu::net::BnEstimate::default()));
         }
         let xn = self.normalized(x);
         let (params, est) = self.bn_estimate.as_mut().expect("set above");

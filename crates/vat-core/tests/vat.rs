@@ -807,26 +807,29 @@ fn the_thread_count_does_not_change_a_single_bit() {
     }
 }
 
+/// A 4-class model from a spec's JSON, trained with Adam (the settings the spec tests share).
+fn adam_spec_config(json: &str) -> TrainConfig {
+    TrainConfig {
+        model: ModelConfig {
+            classes: 4,
+            spec: Some(vat_core::spec::ModelSpec::from_json(json).unwrap()),
+            ..Default::default()
+        },
+        optimizer: OptimizerKind::Adam,
+        ..Default::default()
+    }
+}
+
 /// A spec with batch norm, dropout and noise, on 2-channel 6x8 inputs: small enough to train in
 /// a test, and every kind of state a spec model carries (running statistics, draws).
 fn spec_config() -> TrainConfig {
-    let spec = vat_core::spec::ModelSpec::from_json(
+    adam_spec_config(
         r#"{"input":[2,6,8],"classes":4,"layers":[
             {"type":"gaussianNoise","std":0.1},
             {"type":"conv","filters":4,"kernel":3,"padding":"same","bias":false},
             {"type":"batchNorm"},{"type":"leakyRelu"},{"type":"maxPool","size":2},
             {"type":"dropout","rate":0.2},{"type":"dense","units":4}]}"#,
     )
-    .unwrap();
-    TrainConfig {
-        model: ModelConfig {
-            classes: 4,
-            spec: Some(spec),
-            ..Default::default()
-        },
-        optimizer: OptimizerKind::Adam,
-        ..Default::default()
-    }
 }
 
 /// Two-channel toy data: the label picks which quadrant of which channel is bright.
@@ -1069,29 +1072,21 @@ fn a_normalization_standardises_every_input_and_travels_with_the_weights() {
 /// bias: its gradient would be zero up to rounding, and Adam's first step would amplify the
 /// rounding's sign. The entropy term is weighted, so both engines apply the weight.
 fn every_layer_config() -> TrainConfig {
-    let spec = vat_core::spec::ModelSpec::from_json(
-        r#"{"input":[2,6,8],"classes":4,"layers":[
-            {"type":"gaussianNoise","std":0.1},
-            {"type":"conv","filters":4,"kernel":3,"stride":2,"padding":"same","bias":false},
-            {"type":"batchNorm","momentum":0.1},{"type":"leakyRelu","slope":0.2},
-            {"type":"maxPool","size":2,"stride":1},{"type":"dropout","rate":0.25},
-            {"type":"conv","filters":5,"kernel":2},{"type":"relu"},{"type":"globalAvgPool"},
-            {"type":"batchNorm","momentum":0.1},{"type":"dense","units":6},{"type":"relu"},
-            {"type":"dense","units":4}]}"#,
-    )
-    .unwrap();
     TrainConfig {
-        model: ModelConfig {
-            classes: 4,
-            spec: Some(spec),
-            ..Default::default()
-        },
-        optimizer: OptimizerKind::Adam,
         entmin: true,
         entmin_weight: 0.4,
         xi: 0.5,
         eps: 0.8,
-        ..Default::default()
+        ..adam_spec_config(
+            r#"{"input":[2,6,8],"classes":4,"layers":[
+                {"type":"gaussianNoise","std":0.1},
+                {"type":"conv","filters":4,"kernel":3,"stride":2,"padding":"same","bias":false},
+                {"type":"batchNorm","momentum":0.1},{"type":"leakyRelu","slope":0.2},
+                {"type":"maxPool","size":2,"stride":1},{"type":"dropout","rate":0.25},
+                {"type":"conv","filters":5,"kernel":2},{"type":"relu"},{"type":"globalAvgPool"},
+                {"type":"batchNorm","momentum":0.1},{"type":"dense","units":6},{"type":"relu"},
+                {"type":"dense","units":4}]}"#,
+        )
     }
 }
 
@@ -1206,7 +1201,7 @@ fn inspect_of_a_spec_agrees_between_the_cpu_kernels_and_the_burn_graph() {
 /// A batch-norm MLP on the 2x6x8 toy data, its running statistics set by each clean pass alone
 /// (momentum 1), without VAT, so one training step leaves the running statistics of its batch.
 fn bn_config(dropout: bool) -> TrainConfig {
-    let spec = vat_core::spec::ModelSpec::from_json(&format!(
+    let json = format!(
         r#"{{"input":[2,6,8],"classes":4,"layers":[
             {{"type":"dense","units":6,"bias":false}},{{"type":"batchNorm","momentum":1}},{{"type":"relu"}},
             {}{{"type":"dense","units":4,"bias":false}},{{"type":"batchNorm","momentum":1}}]}}"#,
@@ -1215,17 +1210,10 @@ fn bn_config(dropout: bool) -> TrainConfig {
         } else {
             ""
         }
-    ))
-    .unwrap();
+    );
     TrainConfig {
-        model: ModelConfig {
-            classes: 4,
-            spec: Some(spec),
-            ..Default::default()
-        },
-        optimizer: OptimizerKind::Adam,
         vat: false,
-        ..Default::default()
+        ..adam_spec_config(&json)
     }
 }
 
